@@ -1,0 +1,58 @@
+"""instructor-integrations: INSTRUCTOR embeddings for LangChain, LlamaIndex and Chroma.
+
+The package root imports no framework: the adapters are loaded on first attribute access.
+
+Example:
+    >>> import instructor_integrations as ii
+    >>> encoder = ii.InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+    >>> encoder.encode(["hello"], instruction="Represent the greeting: ").shape
+    (1, 24)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .encoder import DEFAULT_MODEL, InstructorEncoder, clear_encoder_cache, get_encoder, is_instructor_checkpoint
+from .errors import ModelLoadError, NonFiniteEmbeddingError
+from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .chroma import InstructorEmbeddingFunction
+    from .langchain import InstructorEmbeddings
+    from .llama_index import InstructorEmbedding
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "GENERIC_RETRIEVAL",
+    "InstructionPair",
+    "InstructorEmbedding",
+    "InstructorEmbeddingFunction",
+    "InstructorEmbeddings",
+    "InstructorEncoder",
+    "ModelLoadError",
+    "NonFiniteEmbeddingError",
+    "__version__",
+    "build_instruction",
+    "build_pair",
+    "clear_encoder_cache",
+    "get_encoder",
+    "get_preset",
+    "is_instructor_checkpoint",
+]
+
+_LAZY = {
+    "InstructorEmbeddings": ".langchain",
+    "InstructorEmbedding": ".llama_index",
+    "InstructorEmbeddingFunction": ".chroma",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'instructor_integrations' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

@@ -1,0 +1,144 @@
+"""Device, dtype and precision resolution (the only place that decides where and how the model runs)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from ._validation import short
+
+__all__ = [
+    "DTYPES",
+    "PRECISIONS",
+    "Plan",
+    "cpu_has_fast_bf16",
+    "resolve_device",
+    "resolve_plan",
+]
+
+logger = logging.getLogger(__name__)
+
+DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
+PrecisionName = Literal["exact", "fast"]
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+PRECISIONS = ("exact", "fast")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bfloat16 matrix work natively (Intel AMX or AVX512-BF16)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool({"amx_bf16", "avx512_bf16"} & flags)
+    except OSError:
+        return False
+    return False
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Resolve ``device``: ``None`` picks cuda, then mps, then cpu.
+
+    Raises:
+        ValueError: An unknown device string, or a device that is not available here.
+    """
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {short(device)}"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(resolved)!r} was requested but CUDA is not available on this machine")
+    if resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError("device 'mps' was requested but MPS is not available on this machine")
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {str(resolved)!r}")
+    return resolved
+
+
+def _cuda_bf16(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the model runs: weight dtype, optional autocast dtype, and the precision label."""
+
+    device: torch.device
+    weight_dtype: torch.dtype
+    autocast_dtype: torch.dtype | None
+    precision: str
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype that the matrix multiplications run in."""
+        return self.autocast_dtype or self.weight_dtype
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        extra = f", autocast {self.autocast_dtype}" if self.autocast_dtype else ""
+        return f"{self.device} weights {self.weight_dtype}{extra} (precision={self.precision})"
+
+
+def resolve_plan(device: torch.device, dtype: str | torch.dtype, precision: str | None) -> Plan:
+    """Resolve ``dtype`` and ``precision`` into a :class:`Plan`.
+
+    * ``precision="exact"``: float32 everywhere (reference parity).
+    * ``precision="fast"``: bfloat16 weights on CUDA devices with bf16; float32 weights with bfloat16
+      autocast on CPUs with AMX or AVX512-BF16; float32 elsewhere (never float16: T5 overflows).
+    * ``precision=None``: ``dtype`` decides; ``"auto"`` is bfloat16 on CUDA with bf16, else float32.
+
+    Raises:
+        ValueError: An unknown dtype or precision, or both given in conflict.
+    """
+    if isinstance(dtype, torch.dtype):
+        names = {value: key for key, value in DTYPES.items()}
+        if dtype not in names:
+            raise ValueError(f"dtype must be one of 'auto', {', '.join(map(repr, DTYPES))}, got {dtype}")
+        dtype = names[dtype]
+    if dtype != "auto" and dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of 'auto', {', '.join(map(repr, DTYPES))}, got {short(dtype)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be None, 'exact' or 'fast', got {short(precision)}")
+    if precision is not None and dtype != "auto":
+        raise ValueError(
+            f"pass either dtype={dtype!r} or precision={precision!r}, not both: precision picks the dtype"
+        )
+    if precision == "exact":
+        return Plan(device, torch.float32, None, "exact")
+    if precision == "fast":
+        if _cuda_bf16(device):
+            return Plan(device, torch.bfloat16, None, "fast")
+        if device.type == "cpu" and cpu_has_fast_bf16():
+            return Plan(device, torch.float32, torch.bfloat16, "fast")
+        logger.info("precision='fast': no fast bfloat16 on %s, running float32", device)
+        return Plan(device, torch.float32, None, "fast")
+    if dtype == "auto":
+        weight = torch.bfloat16 if _cuda_bf16(device) else torch.float32
+    else:
+        weight = DTYPES[dtype]
+    return Plan(device, weight, None, "exact" if weight == torch.float32 else str(dtype))

@@ -1,0 +1,476 @@
+"""The INSTRUCTOR encoder core: one model, reference semantics, per-row instructions.
+
+Everything that embeds text in this package goes through :class:`InstructorEncoder`. It loads any
+sentence-transformers checkpoint through the public sentence-transformers API and computes, for each
+``[instruction, text]`` pair, exactly what the reference ``InstructorEmbedding`` 1.0.1 computes:
+
+* the text is stripped; the model input is ``(instruction + text).strip()``, no space inserted;
+* the instruction is tokenized on its own (stripped, 512 tokens at most); its token count minus the
+  final ``</s>`` is ``n``; a one-token instruction (``n <= 1``) is *not* left out (``n = 0``);
+* the encoder attends to the whole input; mean pooling leaves out the first ``n`` tokens;
+* inputs are truncated at 512 tokens whatever the checkpoint config says.
+
+Each distinct instruction becomes one ``SentenceTransformer.encode(prompt=...)`` call with
+``include_prompt=False`` pooling; the prompt is the stripped instruction, so the prompt length that
+sentence-transformers measures is the reference's ``n``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._runtime import Plan, resolve_device, resolve_plan
+from ._validation import check_instructions, check_pairs, check_positive_int, check_texts, short
+from .errors import ModelLoadError, NonFiniteEmbeddingError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "INSTRUCTOR_HUB_NAMES",
+    "REFERENCE_MAX_SEQ_LENGTH",
+    "InstructorEncoder",
+    "clear_encoder_cache",
+    "get_encoder",
+    "is_instructor_checkpoint",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "hkunlp/instructor-large"
+INSTRUCTOR_HUB_NAMES = frozenset({"hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"})
+#: The reference truncates every input at 512 tokens, whatever the checkpoint's config says.
+REFERENCE_MAX_SEQ_LENGTH = 512
+_README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
+
+Batch = tuple[str, list[int]]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_instructor_checkpoint(model_name_or_path: str) -> bool:
+    """Whether a model name or folder is an INSTRUCTOR checkpoint.
+
+    True for the three hub names, for mirrors and local copies whose path has a component containing
+    ``instructor`` (this includes Hugging Face cache folders such as
+    ``models--hkunlp--instructor-large``), and for local folders whose README names an INSTRUCTOR
+    checkpoint.
+
+    Example:
+        >>> is_instructor_checkpoint("hkunlp/instructor-xl"), is_instructor_checkpoint("/m/my-instructor-copy")
+        (True, True)
+        >>> is_instructor_checkpoint("sentence-transformers/all-MiniLM-L6-v2")
+        False
+    """
+    name = str(model_name_or_path)
+    if name in INSTRUCTOR_HUB_NAMES:
+        return True
+    if any("instructor" in part.lower() for part in re.split(r"[\\/]", name) if part):
+        return True
+    readme = Path(name) / "README.md"
+    if readme.is_file():
+        try:
+            return bool(_README_MARK.search(readme.read_text("utf-8", errors="replace")[:20000]))
+        except OSError:
+            return False
+    return False
+
+
+class InstructorEncoder:
+    """Embeds texts with INSTRUCTOR instructions, exactly as the reference implementation does.
+
+    Args:
+        model_name_or_path: A hub name (``"hkunlp/instructor-large"``) or a local folder holding any
+            sentence-transformers checkpoint.
+        device: ``None`` picks cuda, then mps, then cpu; or ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+        dtype: Weight dtype: ``"auto"`` (bfloat16 on CUDA devices that support it, float32 elsewhere),
+            ``"float32"``, ``"bfloat16"`` or ``"float16"`` (T5 overflows in float16: non-finite outputs
+            raise :class:`~instructor_integrations.errors.NonFiniteEmbeddingError`).
+        precision: ``None`` (``dtype`` decides), ``"exact"`` (float32 everywhere, reference parity) or
+            ``"fast"`` (bfloat16 where the hardware runs it fast: CUDA with bf16, CPUs with AMX or
+            AVX512-BF16 through autocast; float32 elsewhere). Give either ``dtype`` or ``precision``.
+        max_seq_length: Token limit per input. ``None``: 512 for INSTRUCTOR pooling (the reference's
+            hard-coded cap), the checkpoint's own setting otherwise.
+        batch_size: Rows per forward pass.
+        token_budget: Optional cap on padded tokens per forward pass (rows x longest row). Batches are
+            formed from inputs sorted by token count, so long inputs go in smaller batches.
+        cache_folder: Where hub models are cached (default: the Hugging Face cache).
+        local_files_only: Never touch the network. ``None`` follows ``HF_HUB_OFFLINE``.
+        trust_remote_code: Allow custom model code from the hub. Off by default.
+        instructor_pooling: Leave the instruction tokens out of mean pooling. ``None``: on for
+            INSTRUCTOR checkpoints (see :func:`is_instructor_checkpoint`), off otherwise.
+        show_progress_bar: Default for :meth:`encode`; ``None`` shows a bar only on a terminal.
+
+    Raises:
+        ModelLoadError: The model cannot be loaded; the message says where it looked.
+        ValueError: An unknown device, dtype or precision, or a bad numeric setting.
+
+    Example:
+        >>> from instructor_integrations import InstructorEncoder
+        >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+        >>> vectors = encoder.encode(["A cat sat on the mat."], instruction="Represent the sentence: ")
+        >>> vectors.shape, vectors.dtype
+        ((1, 24), dtype('float32'))
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str = DEFAULT_MODEL,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype = "auto",
+        precision: str | None = None,
+        max_seq_length: int | None = None,
+        batch_size: int = 32,
+        token_budget: int | None = None,
+        cache_folder: str | None = None,
+        local_files_only: bool | None = None,
+        trust_remote_code: bool = False,
+        instructor_pooling: bool | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> None:
+        if not isinstance(model_name_or_path, (str, os.PathLike)) or not str(model_name_or_path).strip():
+            raise TypeError(
+                f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}"
+            )
+        self.model_name = os.fspath(model_name_or_path)
+        self.batch_size = int(check_positive_int(batch_size, "batch_size") or 32)
+        self.token_budget = check_positive_int(token_budget, "token_budget", allow_none=True)
+        check_positive_int(max_seq_length, "max_seq_length", allow_none=True)
+        if instructor_pooling is not None and not isinstance(instructor_pooling, bool):
+            raise TypeError(f"instructor_pooling must be None, True or False, got {short(instructor_pooling)}")
+        if not isinstance(trust_remote_code, bool):
+            raise TypeError(f"trust_remote_code must be True or False, got {short(trust_remote_code)}")
+        self.plan: Plan = resolve_plan(resolve_device(device), dtype, precision)
+        self.instructor_pooling = (
+            is_instructor_checkpoint(self.model_name) if instructor_pooling is None else instructor_pooling
+        )
+        self.local_files_only = _env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only
+        self.show_progress_bar = show_progress_bar
+        self._lock = threading.RLock()
+        self._instruction_lengths: dict[str, int] = {}
+        self._model = self._load(cache_folder, trust_remote_code)
+        if max_seq_length is not None:
+            self._model.max_seq_length = max_seq_length
+        elif self.instructor_pooling:
+            self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
+        self._model.set_pooling_include_prompt(not self.instructor_pooling)
+        self._normalizes = any(type(module).__name__ == "Normalize" for module in self._model)
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            dimension = int(self._model.encode([""], convert_to_numpy=True, show_progress_bar=False).shape[-1])
+        self.embedding_dimension: int = int(dimension)
+        logger.info(
+            "Loaded %s on %s, instructor_pooling=%s, max_seq_length=%s",
+            self.model_name,
+            self.plan.describe(),
+            self.instructor_pooling,
+            self.max_seq_length,
+        )
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, cache_folder: str | None, trust_remote_code: bool) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            model = SentenceTransformer(
+                self.model_name,
+                device=str(self.plan.device),
+                cache_folder=cache_folder,
+                local_files_only=self.local_files_only,
+                trust_remote_code=trust_remote_code,
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(self._load_error_message(cache_folder, exc)) from exc
+        if self.plan.weight_dtype != torch.float32:
+            model.to(self.plan.weight_dtype)
+        model.eval()
+        return model
+
+    def _load_error_message(self, cache_folder: str | None, exc: BaseException) -> str:
+        path = Path(self.model_name).expanduser()
+        if path.exists():
+            where = f"the local folder {str(path.resolve())!r}"
+        else:
+            from huggingface_hub import constants
+
+            cache = cache_folder or constants.HF_HUB_CACHE
+            offline = self.local_files_only or _env_flag("HF_HUB_OFFLINE")
+            where = f"the Hugging Face cache {cache!r}" + (
+                " only (offline: HF_HUB_OFFLINE or local_files_only is set)" if offline else " and the Hugging Face Hub"
+            )
+        return (
+            f"Could not load model {self.model_name!r}: looked in {where}. Cause: {type(exc).__name__}: {exc}. "
+            "To use a local copy, pass its folder, e.g. InstructorEncoder('/models/instructor-large'), or set "
+            "cache_folder= to the cache that holds it; on an offline machine copy the model folder there first. "
+            "No other model was tried."
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def model(self) -> Any:
+        """The underlying ``SentenceTransformer`` (read it; changing it changes this encoder)."""
+        return self._model
+
+    @property
+    def device(self) -> torch.device:
+        """The device the model runs on."""
+        return self.plan.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weight dtype."""
+        return self.plan.weight_dtype
+
+    @property
+    def precision(self) -> str:
+        """``"exact"``, ``"fast"``, or the dtype name when ``dtype`` was given."""
+        return self.plan.precision
+
+    @property
+    def max_seq_length(self) -> int:
+        """Token limit per input (instruction included)."""
+        return int(self._model.max_seq_length)
+
+    def __repr__(self) -> str:
+        return (
+            f"InstructorEncoder({self.model_name!r}, {self.plan.describe()}, dim={self.embedding_dimension}, "
+            f"instructor_pooling={self.instructor_pooling})"
+        )
+
+    # ------------------------------------------------------------------ public API
+    def encode(
+        self,
+        texts: Sequence[str],
+        instruction: str | Sequence[str | None] | None = None,
+        *,
+        batch_size: int | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Embed ``texts``, each with ``instruction``.
+
+        Args:
+            texts: A list of strings. Empty or whitespace-only strings are embedded as the reference
+                does (the end-of-sequence token alone).
+            instruction: ``None`` (plain mean pooling), one instruction for every text, or a list with
+                one instruction (or ``None``) per text.
+            batch_size: Rows per forward pass (default: the encoder's ``batch_size``).
+            show_progress_bar: Show a tqdm bar (default: the encoder's setting; on a terminal only).
+
+        Returns:
+            float32 array of shape ``(len(texts), embedding_dimension)``, in input order.
+
+        Raises:
+            TypeError: ``texts`` is not a list of str, or an instruction is not a str.
+            ValueError: Mismatched instruction count, invalid Unicode, or a bad batch size.
+            NonFiniteEmbeddingError: The model produced NaN/inf (float16 overflow).
+
+        Example:
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> encoder.encode(["a", "b"], instruction=["Represent the word: ", None]).shape
+            (2, 24)
+        """
+        items = check_texts(texts)
+        instructions = check_instructions(instruction, len(items))
+        return self._encode_rows(list(zip(instructions, items)), batch_size, show_progress_bar)
+
+    def encode_pairs(
+        self,
+        pairs: Sequence[Sequence[str]],
+        *,
+        batch_size: int | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Embed ``[[instruction, text], ...]``; every row may carry a different instruction.
+
+        This is the input format of ``InstructorEmbedding.INSTRUCTOR.encode``. An empty instruction
+        means plain mean pooling.
+
+        Returns:
+            float32 array of shape ``(len(pairs), embedding_dimension)``, in input order.
+
+        Example:
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> encoder.encode_pairs([["Represent the title: ", "Deep learning"], ["", "plain"]]).shape
+            (2, 24)
+        """
+        rows = check_pairs(pairs)
+        return self._encode_rows([(i or None, t) for i, t in rows], batch_size, show_progress_bar)
+
+    # ------------------------------------------------------------------ internals
+    def _instruction_length(self, stripped: str) -> int:
+        """The reference's ``n``: tokens of the stripped instruction minus ``</s>``; 0 if <= 1."""
+        cached = self._instruction_lengths.get(stripped)
+        if cached is None:
+            ids = self._model.tokenizer(stripped, truncation=True, max_length=self.max_seq_length)["input_ids"]
+            cached = len(ids) - 1
+            if cached <= 1:
+                cached = 0
+            self._instruction_lengths[stripped] = cached
+        return cached
+
+    def _prepare(self, instruction: str | None, text: str) -> tuple[str, str]:
+        """Turn one row into ``(prompt, body)`` for ``SentenceTransformer.encode(prompt=...)``.
+
+        ``prompt + body`` is the reference's model input; ``prompt`` is ``""`` when no token is to be
+        left out of the pooling.
+        """
+        text = text.strip()
+        if instruction is None:
+            return "", text
+        full = (instruction + text).strip()
+        stripped = instruction.strip()
+        if not self.instructor_pooling or not stripped or self._instruction_length(stripped) == 0:
+            return "", full
+        return stripped, full[len(stripped) :]
+
+    def _token_counts(self, bodies: list[str]) -> list[int]:
+        tokenizer = self._model.tokenizer
+        if tokenizer is None or not bodies:
+            return [len(body) for body in bodies]
+        encoded = tokenizer(bodies, add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _plan_batches(self, prompts: list[str], lengths: list[int], batch_size: int) -> list[Batch]:
+        """Group unique rows by prompt, sort by token count (longest first), cut into batches."""
+        groups: dict[str, list[int]] = {}
+        for index, prompt in enumerate(prompts):
+            groups.setdefault(prompt, []).append(index)
+        batches: list[Batch] = []
+        budget = self.token_budget
+        for prompt, members in groups.items():
+            members.sort(key=lambda i: -lengths[i])
+            start = 0
+            while start < len(members):
+                longest = min(lengths[members[start]], self.max_seq_length)
+                size = batch_size
+                if budget is not None:
+                    size = max(1, min(batch_size, budget // max(longest, 1)))
+                batches.append((prompt, members[start : start + size]))
+                start += size
+        return batches
+
+    def _compute_context(self) -> contextlib.AbstractContextManager[Any]:
+        if self.plan.autocast_dtype is not None:
+            return torch.autocast(device_type=self.plan.device.type, dtype=self.plan.autocast_dtype)
+        return contextlib.nullcontext()
+
+    def _progress(self, total: int, show: bool | None) -> Any:
+        from tqdm.auto import tqdm
+
+        if show is None:
+            show = self.show_progress_bar
+        if show is None:
+            show = sys.stderr.isatty()
+        return tqdm(total=total, disable=not show, desc="Embedding", unit="text", leave=False)
+
+    def _encode_rows(
+        self, rows: list[tuple[str | None, str]], batch_size: int | None, show_progress_bar: bool | None
+    ) -> np.ndarray:
+        size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
+        dim = self.embedding_dimension
+        if not rows:
+            return np.zeros((0, dim), dtype=np.float32)
+        with self._lock:
+            prepared = [self._prepare(instruction, text) for instruction, text in rows]
+            # Identical inputs are embedded once per call.
+            position: dict[tuple[str, str], int] = {}
+            inverse = np.fromiter(
+                (position.setdefault(key, len(position)) for key in prepared), dtype=np.int64, count=len(prepared)
+            )
+            unique = list(position)
+            prompts = [prompt for prompt, _ in unique]
+            lengths = self._token_counts([body for _, body in unique])
+            prompt_tokens = {p: (self._instruction_length(p) if p else 0) for p in set(prompts)}
+            lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths)]
+            truncated = sum(length > self.max_seq_length for length in lengths)
+            if truncated:
+                logger.warning(
+                    "%d of %d texts are longer than max_seq_length=%d tokens (instruction included) and were "
+                    "truncated",
+                    truncated,
+                    len(unique),
+                    self.max_seq_length,
+                )
+            out = np.empty((len(unique), dim), dtype=np.float32)
+            with self._progress(len(unique), show_progress_bar) as bar, self._compute_context():
+                for prompt, members in self._plan_batches(prompts, lengths, size):
+                    out[members] = self._forward(prompt, [unique[i][1] for i in members])
+                    bar.update(len(members))
+        if self._normalizes and self.plan.compute_dtype != torch.float32:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            np.divide(out, norms, out=out, where=norms > 0)
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            raise NonFiniteEmbeddingError(
+                f"{int(bad.sum())} of {len(unique)} embeddings are not finite (NaN or inf) with "
+                f"{self.plan.describe()}. T5 encoders overflow in float16: use dtype='bfloat16' (CUDA) or "
+                "dtype='float32' / precision='exact'."
+            )
+        result: np.ndarray = out[inverse]
+        return result
+
+    def _forward(self, prompt: str, bodies: list[str]) -> np.ndarray:
+        embeddings = self._model.encode(
+            bodies,
+            prompt=prompt,
+            batch_size=len(bodies),
+            convert_to_tensor=True,
+            show_progress_bar=False,
+        )
+        array: np.ndarray = embeddings.float().cpu().numpy()
+        return array
+
+
+# ---------------------------------------------------------------------- process-wide sharing
+_CACHE: dict[tuple[Any, ...], InstructorEncoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_key(model_name_or_path: str, device: torch.device, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    path = Path(model_name_or_path).expanduser()
+    name = str(path.resolve()) if path.exists() else model_name_or_path
+    return (name, str(device), *sorted((key, repr(value)) for key, value in kwargs.items()))
+
+
+def get_encoder(
+    model_name_or_path: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device | None = None,
+    **kwargs: Any,
+) -> InstructorEncoder:
+    """Return the process-wide :class:`InstructorEncoder` for these settings, loading it once.
+
+    Adapters that name the same model, device and dtype/precision share one model in memory.
+
+    Example:
+        >>> a = get_encoder("tests/fixtures/tiny-instructor", device="cpu")
+        >>> a is get_encoder("tests/fixtures/tiny-instructor", device="cpu")
+        True
+    """
+    resolved = resolve_device(device)
+    kwargs = {key: value for key, value in kwargs.items() if value is not None and not (key == "dtype" and value == "auto")}
+    key = _cache_key(os.fspath(model_name_or_path), resolved, kwargs)
+    with _CACHE_LOCK:
+        encoder = _CACHE.get(key)
+        if encoder is None:
+            encoder = InstructorEncoder(model_name_or_path, device=resolved, **kwargs)
+            _CACHE[key] = encoder
+        return encoder
+
+
+def clear_encoder_cache() -> None:
+    """Forget the shared encoders (their memory is freed once nothing else holds them)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
