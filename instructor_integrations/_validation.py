@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["check_instruction", "check_instructions", "check_pairs", "check_positive_int", "check_texts", "short"]
+__all__ = [
+    "check_instruction",
+    "check_text", "check_instructions", "check_pairs", "check_positive_int", "check_texts", "short"]
 
 
 def short(value: Any, limit: int = 60) -> str:
     """Return ``repr(value)`` cut to ``limit`` characters, for error messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_text(value: Any, name: str = "text") -> str:
+    """Validate one text: a ``str`` of valid Unicode."""
+    return _check_str(value, name)
 
 
 def _check_str(value: Any, where: str) -> str:

@@ -1,0 +1,59 @@
+"""What the three framework adapters share: instruction resolution and the shared encoder.
+
+Adapters translate framework calls into :class:`~instructor_integrations.encoder.InstructorEncoder`
+calls; the settings they accept are resolved here, once, the same way for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._validation import check_instruction, short
+from .encoder import InstructorEncoder, get_encoder
+from .instructions import resolve_task
+
+__all__ = ["AdapterSettings", "resolve_encoder", "resolve_instructions"]
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    """Model settings common to all adapters (the key of the shared encoder)."""
+
+    model_name: str
+    device: str | None = None
+    dtype: str = "auto"
+    precision: str | None = None
+    max_seq_length: int | None = None
+    instructor_pooling: bool | None = None
+
+
+def resolve_instructions(
+    task: str | None, query: str | None, document: str | None, model_name: str | None
+) -> tuple[str, str]:
+    """The (query, document) instructions: explicit values win, then ``task``, then the generic pair."""
+    query = check_instruction(query, "query_instruction")
+    document = check_instruction(document, "document_instruction")
+    if task is not None and not isinstance(task, str):
+        raise TypeError(f"task must be a str (a preset name) or None, got {short(task)}")
+    if query is not None and document is not None:
+        return query, document
+    pair = resolve_task(task, model_name)
+    return (pair.query if query is None else query, pair.document if document is None else document)
+
+
+def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None, **extra: Any) -> InstructorEncoder:
+    """The encoder to use: the one given, else the process-wide one for these settings."""
+    if encoder is not None:
+        if not isinstance(encoder, InstructorEncoder):
+            raise TypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
+        return encoder
+    return get_encoder(
+        settings.model_name,
+        device=settings.device,
+        dtype=settings.dtype,
+        precision=settings.precision,
+        max_seq_length=settings.max_seq_length,
+        instructor_pooling=settings.instructor_pooling,
+        **extra,
+    )

@@ -1,0 +1,176 @@
+"""Chroma adapter: :class:`InstructorEmbeddingFunction`, a chromadb 1.x ``EmbeddingFunction``.
+
+Requires the ``[chroma]`` extra. Importing this module registers the function with Chroma under
+:meth:`InstructorEmbeddingFunction.name`, so a persisted collection reopens with
+``client.get_collection(name)`` and no function passed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
+from ._optional import require
+from ._validation import check_texts, short
+from .encoder import DEFAULT_MODEL, InstructorEncoder
+
+_types = require("chromadb.api.types", "chroma")
+_registry = require("chromadb.utils.embedding_functions", "chroma")
+
+__all__ = ["CONFIG_FIELDS", "InstructorEmbeddingFunction"]
+
+#: Keys of the saved config and the types each accepts. The device is deliberately not saved:
+#: a collection made on a GPU machine reopens on a CPU one.
+CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
+    "model_name": (str,),
+    "document_instruction": (str,),
+    "query_instruction": (str,),
+    "dtype": (str,),
+    "precision": (str, type(None)),
+    "max_seq_length": (int, type(None)),
+    "instructor_pooling": (bool, type(None)),
+}
+_REFUSED = {"trust_remote_code": "custom model code is never run from a collection's saved config"}
+
+
+@_registry.register_embedding_function
+class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[misc, name-defined]
+    """INSTRUCTOR embeddings for Chroma: documents and queries each get their own instruction.
+
+    ``collection.add(documents=...)`` embeds with ``document_instruction``;
+    ``collection.query(query_texts=...)`` embeds with ``query_instruction`` (Chroma calls
+    :meth:`embed_query` for query texts).
+
+    Args:
+        model_name: Hub name or local folder of the checkpoint.
+        document_instruction: Instruction for documents (default from ``task``, else generic).
+        query_instruction: Instruction for queries (default from ``task``, else generic).
+        task: Preset name (e.g. ``"SciFact"``) that sets both instructions.
+        device: ``"cpu"``, ``"cuda"``, ... or ``None`` (auto). Not saved in the collection config.
+        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        precision: ``"exact"``, ``"fast"`` or ``None``.
+        max_seq_length: Token limit per input (``None``: the model's default).
+        instructor_pooling: Force INSTRUCTOR pooling on or off (``None``: detect).
+        batch_size: Rows per forward pass.
+        encoder: An existing encoder to share.
+
+    Example:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction(model_name="tests/fixtures/tiny-instructor", device="cpu")
+        >>> client = chromadb.EphemeralClient()
+        >>> collection = client.create_collection("doctest-docs", embedding_function=ef)
+        >>> collection.add(ids=["1"], documents=["INSTRUCTOR embeds text with instructions."])
+        >>> collection.query(query_texts=["What does INSTRUCTOR do?"], n_results=1)["ids"]
+        [['1']]
+    """
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        *,
+        document_instruction: str | None = None,
+        query_instruction: str | None = None,
+        task: str | None = None,
+        device: str | None = None,
+        dtype: str = "auto",
+        precision: str | None = None,
+        max_seq_length: int | None = None,
+        instructor_pooling: bool | None = None,
+        batch_size: int | None = None,
+        encoder: InstructorEncoder | None = None,
+    ) -> None:
+        self.model_name = model_name
+        self.query_instruction, self.document_instruction = resolve_instructions(
+            task, query_instruction, document_instruction, model_name
+        )
+        self.device = device
+        self.dtype = dtype
+        self.precision = precision
+        self.max_seq_length = max_seq_length
+        self.instructor_pooling = instructor_pooling
+        self.batch_size = batch_size
+        settings = AdapterSettings(model_name, device, dtype, precision, max_seq_length, instructor_pooling)
+        self._encoder = resolve_encoder(settings, encoder)
+
+    @property
+    def encoder(self) -> InstructorEncoder:
+        """The shared encoder behind this function."""
+        return self._encoder
+
+    def _embed(self, input: Any, instruction: str) -> list[np.ndarray]:
+        texts = check_texts(input, "input")
+        vectors = self._encoder.encode(texts, instruction, batch_size=self.batch_size)
+        return list(vectors)
+
+    def __call__(self, input: Any) -> list[np.ndarray]:
+        """Embed documents with ``document_instruction``."""
+        return self._embed(input, self.document_instruction)
+
+    def embed_query(self, input: Any) -> list[np.ndarray]:
+        """Embed query texts with ``query_instruction``."""
+        return self._embed(input, self.query_instruction)
+
+    @staticmethod
+    def name() -> str:
+        """The name this function is registered and saved under."""
+        return "instructor_integrations"
+
+    def default_space(self) -> str:
+        """INSTRUCTOR vectors are unit-normalised and compared by cosine."""
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        """Spaces that make sense for these vectors."""
+        return ["cosine", "ip", "l2"]
+
+    def get_config(self) -> dict[str, Any]:
+        """The config Chroma saves with a collection (no device, no weights)."""
+        return {
+            "model_name": self.model_name,
+            "document_instruction": self.document_instruction,
+            "query_instruction": self.query_instruction,
+            "dtype": self.dtype,
+            "precision": self.precision,
+            "max_seq_length": self.max_seq_length,
+            "instructor_pooling": self.instructor_pooling,
+        }
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        """Refuse unknown keys, wrong types and ``trust_remote_code``.
+
+        Raises:
+            ValueError: The config is not acceptable; the message names the key and value.
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"config must be a dict, got {type(config).__name__}: {short(config)}")
+        for key, value in config.items():
+            if key in _REFUSED:
+                raise ValueError(f"config key {key!r} is refused: {_REFUSED[key]}")
+            if key not in CONFIG_FIELDS:
+                raise ValueError(f"unknown config key {key!r}; allowed: {', '.join(CONFIG_FIELDS)}")
+            allowed = CONFIG_FIELDS[key]
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+                raise ValueError(f"config key {key!r} must be {names}, got {short(value)}")
+        if "model_name" not in config:
+            raise ValueError("config must contain 'model_name'")
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> InstructorEmbeddingFunction:
+        """Rebuild from a saved config (the device is chosen afresh on this machine)."""
+        InstructorEmbeddingFunction.validate_config(config)
+        return InstructorEmbeddingFunction(**config)
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        """Refuse changes that would make stored vectors incomparable with new ones."""
+        self.validate_config({**old_config, **new_config})
+        for key in ("document_instruction", "query_instruction", "instructor_pooling"):
+            if key in new_config and new_config[key] != old_config.get(key):
+                raise ValueError(
+                    f"cannot change {key!r} of an existing collection ({short(old_config.get(key))} -> "
+                    f"{short(new_config[key])}): its stored vectors were made with the old value"
+                )

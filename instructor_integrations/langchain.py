@@ -1,0 +1,98 @@
+"""LangChain adapter: :class:`InstructorEmbeddings`, a ``langchain_core.embeddings.Embeddings``.
+
+Requires the ``[langchain]`` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
+from ._optional import require
+from ._validation import check_text, check_texts
+from .encoder import DEFAULT_MODEL, InstructorEncoder
+
+_embeddings = require("langchain_core.embeddings", "langchain")
+
+__all__ = ["InstructorEmbeddings"]
+
+
+class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[misc, name-defined]
+    """INSTRUCTOR embeddings for LangChain: documents and queries each get their own instruction.
+
+    A drop-in replacement for ``HuggingFaceInstructEmbeddings`` on the current stack.
+
+    Example:
+        >>> from instructor_integrations.langchain import InstructorEmbeddings
+        >>> embeddings = InstructorEmbeddings(model_name="tests/fixtures/tiny-instructor", device="cpu")
+        >>> len(embeddings.embed_query("What is INSTRUCTOR?"))
+        24
+        >>> embeddings.query_instruction
+        'Represent the question for retrieving supporting documents: '
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+
+    model_name: str = DEFAULT_MODEL
+    """Hub name or local folder of the sentence-transformers checkpoint."""
+    embed_instruction: str | None = None
+    """Instruction for documents. Default: from ``task``, else "Represent the document for retrieval: "."""
+    query_instruction: str | None = None
+    """Instruction for queries. Default: from ``task``, else the generic retrieval query instruction."""
+    task: str | None = None
+    """A preset name (an MTEB dataset such as "SciFact", or "retrieval") that sets both instructions."""
+    device: str | None = None
+    """"cpu", "cuda", "cuda:N", "mps", or None (cuda, then mps, then cpu)."""
+    dtype: str = "auto"
+    """Weight dtype: "auto", "float32", "bfloat16" or "float16"."""
+    precision: str | None = None
+    """"exact" (float32, reference parity), "fast" (bfloat16 where fast), or None (dtype decides)."""
+    max_seq_length: int | None = None
+    """Token limit per input; None: 512 for INSTRUCTOR checkpoints, the model's own otherwise."""
+    batch_size: int = Field(default=32, gt=0)
+    """Rows per forward pass."""
+    show_progress: bool = False
+    """Show a progress bar while embedding documents."""
+    encoder: InstructorEncoder | None = Field(default=None, exclude=True, repr=False)
+    """An existing encoder to share; when None, the process-wide encoder for these settings is used."""
+
+    _encoder: InstructorEncoder = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _load(self) -> InstructorEmbeddings:
+        query, document = resolve_instructions(
+            self.task, self.query_instruction, self.embed_instruction, self.model_name
+        )
+        self.query_instruction, self.embed_instruction = query, document
+        settings = AdapterSettings(self.model_name, self.device, self.dtype, self.precision, self.max_seq_length)
+        self._encoder = resolve_encoder(settings, self.encoder)
+        return self
+
+    @property
+    def instructor_encoder(self) -> InstructorEncoder:
+        """The shared encoder behind this object."""
+        return self._encoder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents with ``embed_instruction``."""
+        items = check_texts(texts)
+        vectors = self._encoder.encode(
+            items, self.embed_instruction, batch_size=self.batch_size, show_progress_bar=self.show_progress
+        )
+        result: list[list[float]] = vectors.tolist()
+        return result
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query with ``query_instruction``."""
+        check_text(text, "text")
+        result: list[float] = self._encoder.encode([text], self.query_instruction)[0].tolist()
+        return result
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents in a worker thread (the event loop keeps running)."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Embed one query in a worker thread (the event loop keeps running)."""
+        return await asyncio.to_thread(self.embed_query, text)

@@ -1,0 +1,98 @@
+"""LlamaIndex adapter: :class:`InstructorEmbedding`, a llama-index-core ``BaseEmbedding``.
+
+Requires the ``[llama-index]`` extra. Usable as ``Settings.embed_model`` and in ``VectorStoreIndex``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
+from ._optional import require
+from ._validation import check_text, check_texts
+from .encoder import DEFAULT_MODEL, InstructorEncoder
+
+_base = require("llama_index.core.base.embeddings.base", "llama-index")
+_bridge = require("llama_index.core.bridge.pydantic", "llama-index")
+Field = _bridge.Field
+PrivateAttr = _bridge.PrivateAttr
+
+__all__ = ["InstructorEmbedding"]
+
+
+class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defined]
+    """INSTRUCTOR embeddings for LlamaIndex: texts and queries each get their own instruction.
+
+    A replacement for ``llama-index-embeddings-instructor`` on the current stack: whole
+    ``embed_batch_size`` batches per forward pass, and async methods that run in a worker thread.
+
+    Example:
+        >>> from llama_index.core import Settings
+        >>> from instructor_integrations.llama_index import InstructorEmbedding
+        >>> Settings.embed_model = InstructorEmbedding(model_name="tests/fixtures/tiny-instructor", device="cpu")
+        >>> len(Settings.embed_model.get_query_embedding("What is INSTRUCTOR?"))
+        24
+    """
+
+    model_name: str = Field(default=DEFAULT_MODEL, description="Hub name or local folder of the checkpoint.")
+    text_instruction: str | None = Field(
+        default=None, description="Instruction for texts (documents); default from task, else the generic one."
+    )
+    query_instruction: str | None = Field(
+        default=None, description="Instruction for queries; default from task, else the generic one."
+    )
+    task: str | None = Field(default=None, description="Preset name (e.g. 'SciFact') that sets both instructions.")
+    device: str | None = Field(default=None, description="'cpu', 'cuda', 'cuda:N', 'mps' or None (auto).")
+    dtype: str = Field(default="auto", description="Weight dtype: auto, float32, bfloat16 or float16.")
+    precision: str | None = Field(default=None, description="'exact', 'fast', or None (dtype decides).")
+    max_seq_length: int | None = Field(default=None, description="Token limit per input (None: model default).")
+    show_progress: bool = Field(default=False, description="Show a progress bar while embedding.")
+
+    _encoder: InstructorEncoder = PrivateAttr()
+
+    def __init__(self, *, encoder: InstructorEncoder | None = None, **data: Any) -> None:
+        model_name = data.get("model_name", DEFAULT_MODEL)
+        query, text = resolve_instructions(
+            data.get("task"), data.get("query_instruction"), data.get("text_instruction"), model_name
+        )
+        data["query_instruction"], data["text_instruction"] = query, text
+        data.setdefault("embed_batch_size", 32)
+        super().__init__(**data)
+        settings = AdapterSettings(self.model_name, self.device, self.dtype, self.precision, self.max_seq_length)
+        self._encoder = resolve_encoder(settings, encoder)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used by LlamaIndex serialization (``to_dict`` / ``from_dict``)."""
+        return "InstructorIntegrationsEmbedding"
+
+    @property
+    def instructor_encoder(self) -> InstructorEncoder:
+        """The shared encoder behind this object."""
+        return self._encoder
+
+    def _embed(self, texts: list[str], instruction: str | None) -> list[list[float]]:
+        vectors = self._encoder.encode(
+            texts, instruction, batch_size=self.embed_batch_size, show_progress_bar=self.show_progress
+        )
+        result: list[list[float]] = vectors.tolist()
+        return result
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([check_text(query, "query")], self.query_instruction)[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([check_text(text, "text")], self.text_instruction)[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(check_texts(texts), self.text_instruction)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)

@@ -1,0 +1,407 @@
+"""Vector-store helpers: Chroma clients and collections, idempotent ingestion, LangChain and
+LlamaIndex stores on top.
+
+Everything that writes to a store in this package (the CLI, the examples, the Ray path) goes through
+:func:`ingest_texts`, so batching, ids and idempotence are the same everywhere:
+
+* ids default to a hash of the content, so re-ingesting a corpus adds nothing;
+* every input is validated before anything is written;
+* each batch is one ``upsert`` (whole batches only), within the client's maximum batch size;
+* ids already in the collection are skipped before embedding, so a re-run after a crash embeds
+  only what is missing.
+
+Requires the ``[chroma]`` extra (plus ``[langchain]`` / ``[llama-index]`` for those stores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._optional import require
+from ._validation import check_positive_int, check_texts, short
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "IngestResult",
+    "add_texts",
+    "chroma_client",
+    "content_id",
+    "get_collection",
+    "ingest_texts",
+    "langchain_vectorstore",
+    "llama_index_index",
+    "llama_index_vector_store",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Rows per upsert when the client's limit is not known (below every Chroma build's limit).
+DEFAULT_BATCH_SIZE = 1024
+_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+
+
+def chroma_client(
+    path: str | Path | None = None, *, host: str | None = None, port: int | None = None
+) -> Any:
+    """A Chroma client: embedded ``PersistentClient`` at ``path`` (default ``./.chroma``), or an
+    ``HttpClient`` to a Chroma server when ``host`` is given.
+
+    Telemetry is off.
+
+    Example:
+        >>> import tempfile
+        >>> client = chroma_client(tempfile.mkdtemp())
+        >>> client.get_max_batch_size() > 0
+        True
+    """
+    chromadb = require("chromadb", "chroma")
+    settings = chromadb.config.Settings(anonymized_telemetry=False)
+    if host is not None:
+        if path is not None:
+            raise ValueError("give either path (embedded Chroma) or host/port (a Chroma server), not both")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+            raise ValueError(f"port must be an int in 1..65535, got {short(port)}")
+        return chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
+    if port is not None:
+        raise ValueError("port was given without host; pass host= for a Chroma server")
+    folder = Path(path) if path is not None else Path(".chroma")
+    return chromadb.PersistentClient(path=str(folder), settings=settings)
+
+
+def _check_collection_name(name: Any) -> str:
+    if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
+        raise ValueError(
+            f"collection name must be 3-512 characters of [a-zA-Z0-9._-], starting and ending with a letter or "
+            f"digit, got {short(name)}"
+        )
+    return name
+
+
+def get_collection(client: Any, name: str, *, embedding: Any) -> Any:
+    """Get or create collection ``name`` with ``embedding`` (cosine space for new collections).
+
+    Example:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-get", embedding=ef)
+        >>> collection.configuration["hnsw"]["space"]
+        'cosine'
+    """
+    _check_collection_name(name)
+    if embedding is None:
+        raise TypeError("embedding must be an embedding function, e.g. InstructorEmbeddingFunction(...), got None")
+    space = embedding.default_space() if hasattr(embedding, "default_space") else "cosine"
+    return client.get_or_create_collection(
+        name=name, embedding_function=embedding, configuration={"hnsw": {"space": space}}
+    )
+
+
+def content_id(text: str, metadata: dict[str, Any] | None = None) -> str:
+    """A stable id from the content (sha256 of the text, and the metadata when given).
+
+    Example:
+        >>> content_id("hello") == content_id("hello")
+        True
+    """
+    digest = hashlib.sha256(text.encode("utf-8"))
+    if metadata:
+        digest.update(repr(sorted(metadata.items())).encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
+@dataclass
+class IngestResult:
+    """What an ingestion did.
+
+    Attributes:
+        ids: The id of every input row, in input order.
+        written: Rows embedded and written in this call.
+        skipped: Rows whose id was already in the collection (not embedded again).
+        duplicates: Input rows that repeated an earlier row's id in the same call.
+        seconds: Wall time.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    written: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+
+
+def _check_metadatas(metadatas: Any, n: int) -> list[dict[str, Any]] | None:
+    if metadatas is None:
+        return None
+    if isinstance(metadatas, (str, bytes, dict)) or not isinstance(metadatas, Sequence):
+        raise TypeError(f"metadatas must be a list of dicts (one per text), got {type(metadatas).__name__}")
+    if len(metadatas) != n:
+        raise ValueError(f"metadatas has {len(metadatas)} items but there are {n} texts")
+    types = require("chromadb.api.types", "chroma")
+    out: list[dict[str, Any]] = []
+    for index, metadata in enumerate(metadatas):
+        if metadata is None:
+            metadata = {}
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadatas[{index}] must be a dict, got {type(metadata).__name__}: {short(metadata)}")
+        if metadata:
+            try:
+                types.validate_metadata(metadata)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"metadatas[{index}] is not valid Chroma metadata: {exc}") from None
+        out.append(metadata)
+    return out
+
+
+def _check_ids(ids: Any, n: int) -> list[str] | None:
+    if ids is None:
+        return None
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise TypeError(f"ids must be a list of str (one per text), got {type(ids).__name__}: {short(ids)}")
+    if len(ids) != n:
+        raise ValueError(f"ids has {len(ids)} items but there are {n} texts")
+    seen: dict[str, int] = {}
+    for index, value in enumerate(ids):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"ids[{index}] must be a non-empty str, got {short(value)}")
+        if value in seen:
+            raise ValueError(f"ids[{index}] repeats ids[{seen[value]}]: {value!r}; ids must be unique")
+        seen[value] = index
+    return list(ids)
+
+
+def _max_batch(client: Any | None, batch_size: int | None) -> int:
+    size = check_positive_int(batch_size, "batch_size", allow_none=True) or DEFAULT_BATCH_SIZE
+    if client is not None:
+        size = min(size, int(client.get_max_batch_size()))
+    return size
+
+
+def _existing(collection: Any, ids: list[str]) -> set[str]:
+    found = collection.get(ids=ids, include=[])
+    return set(found["ids"])
+
+
+def ingest_texts(
+    collection: Any,
+    texts: Sequence[str],
+    *,
+    metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ids: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    skip_existing: bool | None = None,
+    progress: bool | None = True,
+) -> IngestResult:
+    """Add ``texts`` to a Chroma ``collection`` idempotently, in whole batches. See the module doc.
+
+    Args:
+        collection: A Chroma collection with an embedding function (see :func:`get_collection`).
+        texts: The documents.
+        metadatas: Optional metadata dict per text.
+        ids: Optional unique id per text; default: :func:`content_id` of text and metadata.
+        batch_size: Rows per upsert (capped by ``client.get_max_batch_size()`` when ``client`` is given).
+        client: The collection's client, to respect its maximum batch size.
+        skip_existing: Skip rows whose id is already stored, without embedding them. Default: on for
+            content-hash ids, off for given ids (a given id with new content is updated).
+        progress: Show a progress bar (``None``: on a terminal only).
+
+    Returns:
+        An :class:`IngestResult`.
+
+    Raises:
+        TypeError, ValueError: Bad texts, ids or metadata; raised before anything is written.
+    """
+    started = time.perf_counter()
+    items = check_texts(texts)
+    metas = _check_metadatas(metadatas, len(items))
+    given = _check_ids(ids, len(items))
+    row_ids = given or [content_id(text, metas[i] if metas else None) for i, text in enumerate(items)]
+    skip = (given is None) if skip_existing is None else skip_existing
+    size = _max_batch(client, batch_size)
+    result = IngestResult(ids=row_ids)
+
+    # Rows with the same content hash are one record.
+    order: list[int] = []
+    seen: set[str] = set()
+    for index, row_id in enumerate(row_ids):
+        if row_id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(row_id)
+        order.append(index)
+
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(order), disable=not show, desc="Ingesting", unit="doc") as bar:
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            processed = len(chunk)
+            chunk_ids = [row_ids[i] for i in chunk]
+            if skip:
+                present = _existing(collection, chunk_ids)
+                if present:
+                    result.skipped += len(present)
+                    chunk = [i for i in chunk if row_ids[i] not in present]
+                    chunk_ids = [row_ids[i] for i in chunk]
+            if chunk:
+                collection.upsert(
+                    ids=chunk_ids,
+                    documents=[items[i] for i in chunk],
+                    metadatas=[metas[i] or None for i in chunk] if metas else None,
+                )
+                result.written += len(chunk)
+            bar.update(processed)
+    result.seconds = time.perf_counter() - started
+    logger.info(
+        "Ingested into %s: %d written, %d already present, %d duplicate rows, %.1fs",
+        getattr(collection, "name", "?"),
+        result.written,
+        result.skipped,
+        result.duplicates,
+        result.seconds,
+    )
+    return result
+
+
+def add_texts(
+    collection: Any,
+    texts: Sequence[str],
+    *,
+    metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ids: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    progress: bool | None = True,
+) -> list[str]:
+    """Add ``texts`` idempotently (see :func:`ingest_texts`) and return their ids, in input order.
+
+    Example:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-add", embedding=ef)
+        >>> ids = add_texts(collection, ["one", "two"], progress=False)
+        >>> ids == add_texts(collection, ["one", "two"], progress=False), collection.count()
+        (True, 2)
+    """
+    return ingest_texts(
+        collection, texts, metadatas=metadatas, ids=ids, batch_size=batch_size, client=client, progress=progress
+    ).ids
+
+
+def langchain_vectorstore(
+    collection_name: str,
+    *,
+    embeddings: Any | None = None,
+    client: Any | None = None,
+    path: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    **embedding_kwargs: Any,
+) -> Any:
+    """A ``langchain_chroma.Chroma`` store using INSTRUCTOR embeddings (cosine space).
+
+    Args:
+        collection_name: The Chroma collection.
+        embeddings: LangChain embeddings; default ``InstructorEmbeddings(**embedding_kwargs)``.
+        client: An existing Chroma client; else one from ``path`` / ``host`` / ``port``.
+        path: Folder of an embedded Chroma.
+        host: Host of a Chroma server.
+        port: Port of a Chroma server.
+        **embedding_kwargs: Passed to :class:`~instructor_integrations.langchain.InstructorEmbeddings`.
+
+    Example:
+        >>> import chromadb
+        >>> store = langchain_vectorstore(
+        ...     "doctest-lc", client=chromadb.EphemeralClient(), model_name="tests/fixtures/tiny-instructor", device="cpu"
+        ... )
+        >>> ids = store.add_texts(["INSTRUCTOR embeds text with instructions."])
+        >>> store.similarity_search("What does INSTRUCTOR do?", k=1)[0].page_content
+        'INSTRUCTOR embeds text with instructions.'
+    """
+    langchain_chroma = require("langchain_chroma", "langchain")
+    _check_collection_name(collection_name)
+    if embeddings is None:
+        from .langchain import InstructorEmbeddings
+
+        embeddings = InstructorEmbeddings(**embedding_kwargs)
+    elif embedding_kwargs:
+        raise TypeError(f"pass either embeddings= or embedding settings, not both: {sorted(embedding_kwargs)}")
+    if client is None:
+        client = chroma_client(path, host=host, port=port)
+    return langchain_chroma.Chroma(
+        collection_name=collection_name,
+        embedding_function=embeddings,
+        client=client,
+        collection_configuration={"hnsw": {"space": "cosine"}},
+    )
+
+
+def llama_index_vector_store(collection: Any) -> Any:
+    """A LlamaIndex ``ChromaVectorStore`` over a Chroma collection."""
+    chroma_store = require("llama_index.vector_stores.chroma", "llama-index")
+    return chroma_store.ChromaVectorStore(chroma_collection=collection)
+
+
+def llama_index_index(
+    collection: Any,
+    *,
+    embed_model: Any | None = None,
+    documents: Sequence[Any] | None = None,
+    client: Any | None = None,
+    show_progress: bool = False,
+    **embedding_kwargs: Any,
+) -> Any:
+    """A LlamaIndex ``VectorStoreIndex`` stored in a Chroma collection, with INSTRUCTOR embeddings.
+
+    With ``documents``, they are inserted in batches within the client's maximum batch size
+    (LlamaIndex's ``ChromaVectorStore`` alone would send up to 41,665 rows at once).
+
+    Args:
+        collection: The Chroma collection.
+        embed_model: A LlamaIndex embed model; default ``InstructorEmbedding(**embedding_kwargs)``.
+        documents: Optional LlamaIndex documents to insert.
+        client: The collection's client, to respect its maximum batch size.
+        show_progress: Show LlamaIndex's progress bars.
+        **embedding_kwargs: Passed to :class:`~instructor_integrations.llama_index.InstructorEmbedding`.
+
+    Example:
+        >>> import chromadb
+        >>> from llama_index.core import Document
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-li", embedding=ef)
+        >>> index = llama_index_index(
+        ...     collection, documents=[Document(text="INSTRUCTOR embeds text.")],
+        ...     model_name="tests/fixtures/tiny-instructor", device="cpu",
+        ... )
+        >>> index.as_retriever(similarity_top_k=1).retrieve("What is INSTRUCTOR?")[0].text
+        'INSTRUCTOR embeds text.'
+    """
+    core = require("llama_index.core", "llama-index")
+    if embed_model is None:
+        from .llama_index import InstructorEmbedding
+
+        embed_model = InstructorEmbedding(**embedding_kwargs)
+    elif embedding_kwargs:
+        raise TypeError(f"pass either embed_model= or embedding settings, not both: {sorted(embedding_kwargs)}")
+    store = llama_index_vector_store(collection)
+    if documents is None:
+        return core.VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
+    storage = core.StorageContext.from_defaults(vector_store=store)
+    return core.VectorStoreIndex.from_documents(
+        list(documents),
+        storage_context=storage,
+        embed_model=embed_model,
+        insert_batch_size=_max_batch(client, None),
+        show_progress=show_progress,
+    )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from instructor_integrations import _runtime as rt
+
+CPU = torch.device("cpu")
+
+
+def test_default_device_is_cpu_here() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert rt.resolve_device(None).type in (expected, "mps")
+
+
+@pytest.mark.parametrize("bad", ["gpu", "tpu:0", 3.5])
+def test_unknown_device_is_named(bad: object) -> None:
+    with pytest.raises(ValueError, match="device"):
+        rt.resolve_device(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_cuda_is_refused() -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        rt.resolve_device("cuda")
+
+
+def test_auto_dtype_on_cpu_is_float32() -> None:
+    plan = rt.resolve_plan(CPU, "auto", None)
+    assert plan.weight_dtype == torch.float32 and plan.autocast_dtype is None and plan.precision == "exact"
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("float32", torch.float32), ("bfloat16", torch.bfloat16),
+                                             ("float16", torch.float16), (torch.bfloat16, torch.bfloat16)])
+def test_explicit_dtypes(name: object, dtype: torch.dtype) -> None:
+    assert rt.resolve_plan(CPU, name, None).weight_dtype == dtype  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["fp32", "int8", torch.int8])
+def test_bad_dtype_lists_allowed(bad: object) -> None:
+    with pytest.raises(ValueError, match="'float32', 'bfloat16', 'float16'"):
+        rt.resolve_plan(CPU, bad, None)  # type: ignore[arg-type]
+
+
+def test_bad_precision() -> None:
+    with pytest.raises(ValueError, match="'exact' or 'fast'"):
+        rt.resolve_plan(CPU, "auto", "turbo")
+
+
+def test_dtype_and_precision_conflict() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        rt.resolve_plan(CPU, "float16", "fast")
+
+
+def test_fast_on_cpu_follows_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: True)
+    plan = rt.resolve_plan(CPU, "auto", "fast")
+    assert plan.weight_dtype == torch.float32 and plan.autocast_dtype == torch.bfloat16
+    monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: False)
+    plan = rt.resolve_plan(CPU, "auto", "fast")
+    assert plan.compute_dtype == torch.float32
+
+
+def test_exact_is_float32() -> None:
+    assert rt.resolve_plan(CPU, "auto", "exact").compute_dtype == torch.float32
