@@ -85,8 +85,10 @@ def _check_collection_name(name: Any) -> str:
     return name
 
 
-def get_collection(client: Any, name: str, *, embedding: Any) -> Any:
+def get_collection(client: Any, name: str, *, embedding: Any, hnsw: dict[str, Any] | None = None) -> Any:
     """Get or create collection ``name`` with ``embedding`` (cosine space for new collections).
+
+    ``hnsw`` adds Chroma HNSW settings for a new collection (e.g. ``{"ef_search": 200}``).
 
     Example:
         >>> import chromadb
@@ -101,7 +103,7 @@ def get_collection(client: Any, name: str, *, embedding: Any) -> Any:
         raise TypeError("embedding must be an embedding function, e.g. InstructorEmbeddingFunction(...), got None")
     space = embedding.default_space() if hasattr(embedding, "default_space") else "cosine"
     return client.get_or_create_collection(
-        name=name, embedding_function=embedding, configuration={"hnsw": {"space": space}}
+        name=name, embedding_function=embedding, configuration={"hnsw": {"space": space, **(hnsw or {})}}
     )
 
 
@@ -306,6 +308,7 @@ def langchain_vectorstore(
     path: str | Path | None = None,
     host: str | None = None,
     port: int | None = None,
+    hnsw: dict[str, Any] | None = None,
     **embedding_kwargs: Any,
 ) -> Any:
     """A ``langchain_chroma.Chroma`` store using INSTRUCTOR embeddings (cosine space).
@@ -317,6 +320,7 @@ def langchain_vectorstore(
         path: Folder of an embedded Chroma.
         host: Host of a Chroma server.
         port: Port of a Chroma server.
+        hnsw: Extra Chroma HNSW settings for a new collection.
         **embedding_kwargs: Passed to :class:`~instructor_integrations.langchain.InstructorEmbeddings`.
 
     Example:
@@ -342,7 +346,7 @@ def langchain_vectorstore(
         collection_name=collection_name,
         embedding_function=embeddings,
         client=client,
-        collection_configuration={"hnsw": {"space": "cosine"}},
+        collection_configuration={"hnsw": {"space": "cosine", **(hnsw or {})}},
     )
 
 
@@ -357,19 +361,22 @@ def llama_index_index(
     *,
     embed_model: Any | None = None,
     documents: Sequence[Any] | None = None,
+    nodes: Sequence[Any] | None = None,
     client: Any | None = None,
     show_progress: bool = False,
     **embedding_kwargs: Any,
 ) -> Any:
     """A LlamaIndex ``VectorStoreIndex`` stored in a Chroma collection, with INSTRUCTOR embeddings.
 
-    With ``documents``, they are inserted in batches within the client's maximum batch size
-    (LlamaIndex's ``ChromaVectorStore`` alone would send up to 41,665 rows at once).
+    With ``documents`` (split into nodes by LlamaIndex) or ``nodes`` (inserted as they are), the
+    inserts go in batches within the client's maximum batch size (LlamaIndex's ``ChromaVectorStore``
+    alone would send up to 41,665 rows at once).
 
     Args:
         collection: The Chroma collection.
         embed_model: A LlamaIndex embed model; default ``InstructorEmbedding(**embedding_kwargs)``.
         documents: Optional LlamaIndex documents to insert.
+        nodes: Optional LlamaIndex nodes to insert as they are.
         client: The collection's client, to respect its maximum batch size.
         show_progress: Show LlamaIndex's progress bars.
         **embedding_kwargs: Passed to :class:`~instructor_integrations.llama_index.InstructorEmbedding`.
@@ -395,9 +402,19 @@ def llama_index_index(
     elif embedding_kwargs:
         raise TypeError(f"pass either embed_model= or embedding settings, not both: {sorted(embedding_kwargs)}")
     store = llama_index_vector_store(collection)
-    if documents is None:
+    if documents is not None and nodes is not None:
+        raise TypeError("pass either documents= or nodes=, not both")
+    if documents is None and nodes is None:
         return core.VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
     storage = core.StorageContext.from_defaults(vector_store=store)
+    if nodes is not None:
+        return core.VectorStoreIndex(
+            list(nodes),
+            storage_context=storage,
+            embed_model=embed_model,
+            insert_batch_size=_max_batch(client, None),
+            show_progress=show_progress,
+        )
     return core.VectorStoreIndex.from_documents(
         list(documents),
         storage_context=storage,

@@ -1,15 +1,9 @@
-"""Shared fixtures. Nothing here touches the network: the hub is switched off before any import."""
+"""Shared fixtures. Nothing here touches the network (the root conftest switches the hub off)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 

@@ -1,0 +1,47 @@
+# One entry point for people and CI. Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export ANONYMIZED_TELEMETRY ?= False
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test test-slow lint type docs check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first, so that no CUDA build is pulled in.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[all,test,docs,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## the main job: a small RAG demo through Chroma, LangChain and LlamaIndex
+	$(VENV)/bin/instructor-embed demo
+
+test: $(STAMP)  ## unit + integration tests and doctests (not the slow ones)
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)  ## Chroma server, Ray, SciFact subset through every path
+	$(PY) -m pytest -m slow -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+type: $(STAMP)
+	$(VENV)/bin/mypy
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+check: lint type test test-slow docs
+
+bench: $(STAMP)
+	$(PY) benchmarks/encoder_throughput.py
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

