@@ -1,6 +1,6 @@
 """A persisted Chroma collection with INSTRUCTOR embeddings, reopened without passing the function.
 
-    python examples/chroma_collection.py --model hkunlp/instructor-large
+python examples/chroma_collection.py --model hkunlp/instructor-large
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ DOCS = [
 
 
 def main() -> None:
+    """Run the example."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="hkunlp/instructor-large")
     parser.add_argument("--device", default=None)

@@ -1,6 +1,6 @@
 """Retrieval for a RAG chain in LangChain: INSTRUCTOR embeddings in a Chroma vector store.
 
-    python examples/langchain_rag.py --model hkunlp/instructor-large
+python examples/langchain_rag.py --model hkunlp/instructor-large
 """
 
 from __future__ import annotations
@@ -13,13 +13,21 @@ from langchain_core.documents import Document
 from instructor_integrations.vectorstores import langchain_vectorstore
 
 DOCS = [
-    Document(page_content="Insulin lowers blood sugar by helping cells take up glucose.", metadata={"topic": "biology"}),
-    Document(page_content="The Rosetta Stone made it possible to read Egyptian hieroglyphs.", metadata={"topic": "history"}),
-    Document(page_content="A lunar eclipse happens when the Earth lies between the Sun and the Moon.", metadata={"topic": "astronomy"}),
+    Document(
+        page_content="Insulin lowers blood sugar by helping cells take up glucose.", metadata={"topic": "biology"}
+    ),
+    Document(
+        page_content="The Rosetta Stone made it possible to read Egyptian hieroglyphs.", metadata={"topic": "history"}
+    ),
+    Document(
+        page_content="A lunar eclipse happens when the Earth lies between the Sun and the Moon.",
+        metadata={"topic": "astronomy"},
+    ),
 ]
 
 
 def main() -> None:
+    """Run the example."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="hkunlp/instructor-large")
     parser.add_argument("--device", default=None)

@@ -1,6 +1,6 @@
 """INSTRUCTOR as LlamaIndex's Settings.embed_model, with a Chroma-backed VectorStoreIndex.
 
-    python examples/llama_index_query.py --model hkunlp/instructor-large
+python examples/llama_index_query.py --model hkunlp/instructor-large
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ DOCS = [
 
 
 def main() -> None:
+    """Run the example."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="hkunlp/instructor-large")
     parser.add_argument("--device", default=None)

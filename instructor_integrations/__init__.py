@@ -14,7 +14,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .encoder import DEFAULT_MODEL, InstructorEncoder, clear_encoder_cache, get_encoder, is_instructor_checkpoint
+from .encoder import (
+    DEFAULT_MODEL,
+    InstructorEncoder,
+    clear_encoder_cache,
+    get_encoder,
+    is_instructor_checkpoint,
+)
 from .errors import ModelLoadError, NonFiniteEmbeddingError
 from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset
 

@@ -47,10 +47,7 @@ def require(module: str, extra: str | None = None) -> ModuleType:
     except ImportError as exc:
         top = module.split(".")[0]
         extra = extra or OPTIONAL_EXTRAS.get(top)
-        command = (
-            f'pip install "instructor-integrations[{extra}]"' if extra else f"pip install {top.replace('_', '-')}"
-        )
+        command = f'pip install "instructor-integrations[{extra}]"' if extra else f"pip install {top.replace('_', '-')}"
         raise ImportError(
-            f"{module!r} is required for this feature but could not be imported ({exc}). "
-            f"Install it with: {command}"
+            f"{module!r} is required for this feature but could not be imported ({exc}). Install it with: {command}"
         ) from exc

@@ -66,9 +66,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {short(device)}"
-        ) from None
+        raise ValueError(f"device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {short(device)}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(resolved)!r} was requested but CUDA is not available on this machine")
     if resolved.type == "mps":
@@ -125,9 +123,7 @@ def resolve_plan(device: torch.device, dtype: str | torch.dtype, precision: str 
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be None, 'exact' or 'fast', got {short(precision)}")
     if precision is not None and dtype != "auto":
-        raise ValueError(
-            f"pass either dtype={dtype!r} or precision={precision!r}, not both: precision picks the dtype"
-        )
+        raise ValueError(f"pass either dtype={dtype!r} or precision={precision!r}, not both: precision picks the dtype")
     if precision == "exact":
         return Plan(device, torch.float32, None, "exact")
     if precision == "fast":
@@ -137,8 +133,5 @@ def resolve_plan(device: torch.device, dtype: str | torch.dtype, precision: str 
             return Plan(device, torch.float32, torch.bfloat16, "fast")
         logger.info("precision='fast': no fast bfloat16 on %s, running float32", device)
         return Plan(device, torch.float32, None, "fast")
-    if dtype == "auto":
-        weight = torch.bfloat16 if _cuda_bf16(device) else torch.float32
-    else:
-        weight = DTYPES[dtype]
+    weight = (torch.bfloat16 if _cuda_bf16(device) else torch.float32) if dtype == "auto" else DTYPES[dtype]
     return Plan(device, weight, None, "exact" if weight == torch.float32 else str(dtype))

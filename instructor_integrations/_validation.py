@@ -12,7 +12,13 @@ from typing import Any
 
 __all__ = [
     "check_instruction",
-    "check_text", "check_instructions", "check_pairs", "check_positive_int", "check_texts", "short"]
+    "check_text",
+    "check_instructions",
+    "check_pairs",
+    "check_positive_int",
+    "check_texts",
+    "short",
+]
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -44,8 +50,7 @@ def _as_list(value: Any, name: str, what: str) -> list[Any]:
         raise TypeError(f"{name} must be {what}, got None")
     if isinstance(value, (str, bytes, bytearray)):
         raise TypeError(
-            f"{name} must be {what}, got a single {type(value).__name__}: {short(value)}; "
-            f"wrap it in a list: [{name}]"
+            f"{name} must be {what}, got a single {type(value).__name__}: {short(value)}; wrap it in a list: [{name}]"
         )
     if isinstance(value, Mapping) or not isinstance(value, Iterable):
         raise TypeError(f"{name} must be {what}, got {type(value).__name__}: {short(value)}")

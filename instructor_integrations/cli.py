@@ -133,7 +133,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         records = list(
             read_records(
-                args.paths, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, skip_bad=args.skip_bad,
+                args.paths,
+                chunk_size=args.chunk_size,
+                chunk_overlap=args.chunk_overlap,
+                skip_bad=args.skip_bad,
                 bad=bad,
             )
         )
@@ -146,10 +149,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from .ray import ingest_records_with_ray
 
         counts = ingest_records_with_ray(
-            records, collection=args.collection, host=args.host, port=args.port or 8000, model=args.model,
-            device=args.device, precision=args.precision, task=args.task, document_instruction=args.doc_instruction,
-            query_instruction=args.query_instruction, batch_size=args.batch_size, address=args.ray_address,
-            concurrency=args.ray_concurrency, num_gpus=args.ray_gpus,
+            records,
+            collection=args.collection,
+            host=args.host,
+            port=args.port or 8000,
+            model=args.model,
+            device=args.device,
+            precision=args.precision,
+            task=args.task,
+            document_instruction=args.doc_instruction,
+            query_instruction=args.query_instruction,
+            batch_size=args.batch_size,
+            address=args.ray_address,
+            concurrency=args.ray_concurrency,
+            num_gpus=args.ray_gpus,
         )
         written, skipped = counts.written, counts.skipped
     else:
@@ -158,14 +171,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         client = _client(args)
         ef = InstructorEmbeddingFunction(
-            args.model, task=args.task, document_instruction=args.doc_instruction,
-            query_instruction=args.query_instruction, device=args.device, precision=args.precision,
+            args.model,
+            task=args.task,
+            document_instruction=args.doc_instruction,
+            query_instruction=args.query_instruction,
+            device=args.device,
+            precision=args.precision,
             batch_size=args.batch_size,
         )
         collection = get_collection(client, args.collection, embedding=ef)
         result = ingest_texts(
-            collection, [r.text for r in records], ids=[r.id for r in records],
-            metadatas=[r.metadata for r in records], client=client, skip_existing=True,
+            collection,
+            [r.text for r in records],
+            ids=[r.id for r in records],
+            metadatas=[r.metadata for r in records],
+            client=client,
+            skip_existing=True,
             progress=None if not args.no_progress else False,
         )
         written, skipped = result.written, result.skipped
@@ -189,10 +210,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         collection = client.get_collection(args.collection)
     except Exception as exc:  # chromadb raises several types for a missing collection
         raise UsageError(f"collection {args.collection!r} cannot be opened: {exc}") from None
-    result = collection.query(query_texts=[args.query], n_results=args.k, include=["documents", "metadatas", "distances"])
+    result = collection.query(
+        query_texts=[args.query], n_results=args.k, include=["documents", "metadatas", "distances"]
+    )
     hits = [
         {"id": i, "score": round(1.0 - float(d), 4), "source": (m or {}).get("source"), "text": t}
-        for i, t, m, d in zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
+        for i, t, m, d in zip(
+            result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+        )
     ]
     if args.json:
         print(json.dumps({"query": args.query, "collection": args.collection, "hits": hits}, ensure_ascii=False))
@@ -211,10 +236,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _positive(args.max_corpus, "--max-corpus")
     try:
         result = evaluate(
-            args.data, model=args.model, preset=args.preset, query_instruction=args.query_instruction,
-            doc_instruction=args.doc_instruction, no_instructions=args.no_instructions, via=args.via,
-            limit_queries=args.limit_queries, max_corpus=args.max_corpus, device=args.device,
-            precision=args.precision, batch_size=args.batch_size,
+            args.data,
+            model=args.model,
+            preset=args.preset,
+            query_instruction=args.query_instruction,
+            doc_instruction=args.doc_instruction,
+            no_instructions=args.no_instructions,
+            via=args.via,
+            limit_queries=args.limit_queries,
+            max_corpus=args.max_corpus,
+            device=args.device,
+            precision=args.precision,
+            batch_size=args.batch_size,
         )
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
@@ -265,7 +298,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .chroma import InstructorEmbeddingFunction
     from .sources import read_records
-    from .vectorstores import chroma_client, get_collection, ingest_texts, langchain_vectorstore, llama_index_index
+    from .vectorstores import (
+        chroma_client,
+        get_collection,
+        ingest_texts,
+        langchain_vectorstore,
+        llama_index_index,
+    )
 
     _positive(args.k, "-k")
     model, note = _demo_model(args.model, args.device)
@@ -281,12 +320,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ef = InstructorEmbeddingFunction(model, device=args.device)
         collection = get_collection(client, "demo", embedding=ef)
         ingest_texts(
-            collection, [r.text for r in records], ids=[r.id for r in records],
-            metadatas=[r.metadata for r in records], client=client, progress=False,
+            collection,
+            [r.text for r in records],
+            ids=[r.id for r in records],
+            metadatas=[r.metadata for r in records],
+            client=client,
+            progress=False,
         )
-        print(f"model: {model}\nindexed {len(records)} chunks from {len({r.metadata['source'] for r in records})} "
-              f"files in {time.perf_counter() - started:.1f}s (Chroma at {tmp})\n"
-              f"document instruction: {ef.document_instruction!r}\nquery instruction:    {ef.query_instruction!r}")
+        print(
+            f"model: {model}\nindexed {len(records)} chunks from {len({r.metadata['source'] for r in records})} "
+            f"files in {time.perf_counter() - started:.1f}s (Chroma at {tmp})\n"
+            f"document instruction: {ef.document_instruction!r}\nquery instruction:    {ef.query_instruction!r}"
+        )
         store = langchain_vectorstore("demo", client=client, model_name=model, device=args.device)
         index = llama_index_index(
             client.create_collection("demo-llama-index", configuration={"hnsw": {"space": "cosine"}}),
@@ -295,14 +340,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 TextNode(text=r.text, id_=r.id, metadata=r.metadata, excluded_embed_metadata_keys=list(r.metadata))
                 for r in records
             ],
-            client=client, model_name=model, device=args.device,
+            client=client,
+            model_name=model,
+            device=args.device,
         )
         retriever = index.as_retriever(similarity_top_k=args.k)
         print("scores: Chroma and LangChain show 1 - cosine distance, LlamaIndex its exp(-distance)")
         for query in DEMO_QUERIES:
             print(f"\nQ: {query}")
             chroma_hits = collection.query(query_texts=[query], n_results=args.k, include=["documents", "distances"])
-            for text, distance in zip(chroma_hits["documents"][0], chroma_hits["distances"][0]):
+            for text, distance in zip(chroma_hits["documents"][0], chroma_hits["distances"][0], strict=True):
                 print(f"  chroma      {1 - distance:.3f}  {_snippet(text)}")
             for doc, score in store.similarity_search_with_relevance_scores(query, k=args.k):
                 print(f"  langchain   {score:.3f}  {_snippet(doc.page_content)}")

@@ -141,9 +141,7 @@ class InstructorEncoder:
         show_progress_bar: bool | None = None,
     ) -> None:
         if not isinstance(model_name_or_path, (str, os.PathLike)) or not str(model_name_or_path).strip():
-            raise TypeError(
-                f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}"
-            )
+            raise TypeError(f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}")
         self.model_name = os.fspath(model_name_or_path)
         self.batch_size = int(check_positive_int(batch_size, "batch_size") or 32)
         self.token_budget = check_positive_int(token_budget, "token_budget", allow_none=True)
@@ -283,7 +281,7 @@ class InstructorEncoder:
         """
         items = check_texts(texts)
         instructions = check_instructions(instruction, len(items))
-        return self._encode_rows(list(zip(instructions, items)), batch_size, show_progress_bar)
+        return self._encode_rows(list(zip(instructions, items, strict=True)), batch_size, show_progress_bar)
 
     def encode_pairs(
         self,
@@ -393,12 +391,11 @@ class InstructorEncoder:
             prompts = [prompt for prompt, _ in unique]
             lengths = self._token_counts([body for _, body in unique])
             prompt_tokens = {p: (self._instruction_length(p) if p else 0) for p in set(prompts)}
-            lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths)]
+            lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths, strict=True)]
             truncated = sum(length > self.max_seq_length for length in lengths)
             if truncated:
                 logger.warning(
-                    "%d of %d texts are longer than max_seq_length=%d tokens (instruction included) and were "
-                    "truncated",
+                    "%d of %d texts are longer than max_seq_length=%d tokens (instruction included) and were truncated",
                     truncated,
                     len(unique),
                     self.max_seq_length,
@@ -460,7 +457,9 @@ def get_encoder(
         True
     """
     resolved = resolve_device(device)
-    kwargs = {key: value for key, value in kwargs.items() if value is not None and not (key == "dtype" and value == "auto")}
+    kwargs = {
+        key: value for key, value in kwargs.items() if value is not None and not (key == "dtype" and value == "auto")
+    }
     key = _cache_key(os.fspath(model_name_or_path), resolved, kwargs)
     with _CACHE_LOCK:
         encoder = _CACHE.get(key)

@@ -181,8 +181,10 @@ def _data() -> dict[str, Any]:
 
 
 def preset_model_for(model_name: str | None) -> str:
-    """The instruction set a model takes: its own for the three checkpoints (hub names, mirrors and
-    local copies whose last path component is ``instructor-base|large|xl``), else instructor-large.
+    """The instruction set a model takes.
+
+    Its own for the three checkpoints (hub names, mirrors and local copies whose last path component
+    is ``instructor-base|large|xl``), else instructor-large's.
 
     Example:
         >>> preset_model_for("/models/instructor-xl")

@@ -6,6 +6,7 @@ Requires the ``[langchain]`` extra.
 from __future__ import annotations
 
 import asyncio
+
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions

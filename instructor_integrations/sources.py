@@ -134,7 +134,8 @@ def _jsonl_records(path: Path, skip_bad: bool, bad: list[BadInput]) -> Iterator[
 
 
 def _scalar_metadata(row: dict[str, Any]) -> dict[str, Any]:
-    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    raw = row.get("metadata")
+    meta: dict[str, Any] = raw if isinstance(raw, dict) else {}
     extra = {k: v for k, v in row.items() if k not in ("text", "title", "id", "_id", "metadata")}
     merged = {**extra, **meta}
     return {k: v for k, v in merged.items() if isinstance(v, (str, int, float, bool))}

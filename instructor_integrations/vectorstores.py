@@ -1,5 +1,4 @@
-"""Vector-store helpers: Chroma clients and collections, idempotent ingestion, LangChain and
-LlamaIndex stores on top.
+"""Vector-store helpers: Chroma clients, idempotent ingestion, LangChain and LlamaIndex stores.
 
 Everything that writes to a store in this package (the CLI, the examples, the Ray path) goes through
 :func:`ingest_texts`, so batching, ids and idempotence are the same everywhere:
@@ -48,13 +47,11 @@ DEFAULT_BATCH_SIZE = 1024
 _COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
-def chroma_client(
-    path: str | Path | None = None, *, host: str | None = None, port: int | None = None
-) -> Any:
-    """A Chroma client: embedded ``PersistentClient`` at ``path`` (default ``./.chroma``), or an
-    ``HttpClient`` to a Chroma server when ``host`` is given.
+def chroma_client(path: str | Path | None = None, *, host: str | None = None, port: int | None = None) -> Any:
+    """A Chroma client: embedded at ``path``, or a server's when ``host`` is given.
 
-    Telemetry is off.
+    An embedded ``PersistentClient`` at ``path`` (default ``./.chroma``), or an ``HttpClient`` to a
+    Chroma server at ``host``/``port``. Telemetry is off.
 
     Example:
         >>> import tempfile
@@ -326,7 +323,8 @@ def langchain_vectorstore(
     Example:
         >>> import chromadb
         >>> store = langchain_vectorstore(
-        ...     "doctest-lc", client=chromadb.EphemeralClient(), model_name="tests/fixtures/tiny-instructor", device="cpu"
+        ...     "doctest-lc", client=chromadb.EphemeralClient(),
+        ...     model_name="tests/fixtures/tiny-instructor", device="cpu",
         ... )
         >>> ids = store.add_texts(["INSTRUCTOR embeds text with instructions."])
         >>> store.similarity_search("What does INSTRUCTOR do?", k=1)[0].page_content
@@ -416,7 +414,7 @@ def llama_index_index(
             show_progress=show_progress,
         )
     return core.VectorStoreIndex.from_documents(
-        list(documents),
+        list(documents or []),
         storage_context=storage,
         embed_model=embed_model,
         insert_batch_size=_max_batch(client, None),

@@ -103,11 +103,15 @@ def _search_raw(
     queries = encoder.encode([data.queries[q] for q in query_ids], query, batch_size=batch_size)
     docs /= np.linalg.norm(docs, axis=1, keepdims=True).clip(min=1e-12)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True).clip(min=1e-12)
-    return dict(zip(query_ids, _topk(queries @ docs.T, doc_ids, TOP_K)))
+    return dict(zip(query_ids, _topk(queries @ docs.T, doc_ids, TOP_K), strict=True))
 
 
 def _search_chroma(
-    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int,
+    encoder: InstructorEncoder,
+    data: RetrievalData,
+    query: str | None,
+    document: str | None,
+    batch_size: int,
     workdir: Path,
 ) -> dict[str, list[str]]:
     from ..chroma import InstructorEmbeddingFunction
@@ -115,8 +119,11 @@ def _search_chroma(
 
     client = chroma_client(workdir / "chroma")
     ef = InstructorEmbeddingFunction(
-        encoder.model_name, document_instruction=document or "", query_instruction=query or "",
-        batch_size=batch_size, encoder=encoder,
+        encoder.model_name,
+        document_instruction=document or "",
+        query_instruction=query or "",
+        batch_size=batch_size,
+        encoder=encoder,
     )
     collection = get_collection(client, "eval", embedding=ef, hnsw=EVAL_HNSW)
     ids = list(data.corpus)
@@ -129,23 +136,32 @@ def _search_chroma(
         result = collection.query(
             query_texts=[data.queries[q] for q in chunk], n_results=min(TOP_K, len(ids)), include=[]
         )
-        run.update(zip(chunk, result["ids"]))
+        run.update(zip(chunk, result["ids"], strict=True))
     return run
 
 
 def _search_langchain(
-    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int,
+    encoder: InstructorEncoder,
+    data: RetrievalData,
+    query: str | None,
+    document: str | None,
+    batch_size: int,
     workdir: Path,
 ) -> dict[str, list[str]]:
     from ..langchain import InstructorEmbeddings
     from ..vectorstores import chroma_client, langchain_vectorstore
 
     embeddings = InstructorEmbeddings(
-        model_name=encoder.model_name, embed_instruction=document or "", query_instruction=query or "",
-        batch_size=batch_size, encoder=encoder,
+        model_name=encoder.model_name,
+        embed_instruction=document or "",
+        query_instruction=query or "",
+        batch_size=batch_size,
+        encoder=encoder,
     )
     store = langchain_vectorstore(
-        f"eval-{uuid.uuid4().hex[:8]}", embeddings=embeddings, client=chroma_client(workdir / "langchain"),
+        f"eval-{uuid.uuid4().hex[:8]}",
+        embeddings=embeddings,
+        client=chroma_client(workdir / "langchain"),
         hnsw=EVAL_HNSW,
     )
     ids = list(data.corpus)
@@ -155,7 +171,11 @@ def _search_langchain(
 
 
 def _search_llama_index(
-    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int,
+    encoder: InstructorEncoder,
+    data: RetrievalData,
+    query: str | None,
+    document: str | None,
+    batch_size: int,
     workdir: Path,
 ) -> dict[str, list[str]]:
     from llama_index.core.schema import TextNode
@@ -166,8 +186,11 @@ def _search_llama_index(
     client = chroma_client(workdir / "llama-index")
     collection = client.create_collection("eval", configuration={"hnsw": EVAL_HNSW})
     embed_model = InstructorEmbedding(
-        model_name=encoder.model_name, text_instruction=document or "", query_instruction=query or "",
-        embed_batch_size=batch_size, encoder=encoder,
+        model_name=encoder.model_name,
+        text_instruction=document or "",
+        query_instruction=query or "",
+        embed_batch_size=batch_size,
+        encoder=encoder,
     )
     nodes = [TextNode(text=text, id_=doc_id) for doc_id, text in data.corpus.items()]
     index = llama_index_index(collection, embed_model=embed_model, nodes=nodes, client=client)
@@ -216,7 +239,10 @@ def evaluate(
     folder = Path(data_dir)
     kind = detect_kind(folder)
     query, document = resolve_eval_instructions(
-        model=model, preset=preset, query_instruction=query_instruction, doc_instruction=doc_instruction,
+        model=model,
+        preset=preset,
+        query_instruction=query_instruction,
+        doc_instruction=doc_instruction,
         no_instructions=no_instructions,
     )
     started = time.perf_counter()

@@ -62,7 +62,11 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def load_retrieval(
-    folder: Path, *, split: str = "test", limit_queries: int | None = None, max_corpus: int | None = None,
+    folder: Path,
+    *,
+    split: str = "test",
+    limit_queries: int | None = None,
+    max_corpus: int | None = None,
     seed: int = 0,
 ) -> RetrievalData:
     """Load a BEIR folder.
@@ -81,12 +85,12 @@ def load_retrieval(
     qrels: dict[str, dict[str, int]] = {}
     with open(qrels_path, encoding="utf-8") as handle:
         reader = csv.reader(handle, delimiter="\t")
-        for number, row in enumerate(reader, 1):
-            if number == 1 and row and row[0] == "query-id":
+        for number, fields in enumerate(reader, 1):
+            if number == 1 and fields and fields[0] == "query-id":
                 continue
-            if len(row) < 3:
+            if len(fields) < 3:
                 raise ValueError(f"{qrels_path}:{number}: expected query-id, corpus-id, score")
-            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+            qrels.setdefault(fields[0], {})[fields[1]] = int(fields[2])
     if limit_queries is not None:
         qrels = dict(list(qrels.items())[:limit_queries])
     queries = {str(row["_id"]): str(row["text"]) for row in _jsonl(folder / "queries.jsonl")}

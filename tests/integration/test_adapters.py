@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -161,14 +160,17 @@ def test_chroma_config_round_trip(adapters) -> None:
     assert InstructorEmbeddingFunction.name() != "instructor"
 
 
-@pytest.mark.parametrize(("config", "match"), [
-    ({"model_name": "m", "trust_remote_code": True}, "refused"),
-    ({"model_name": "m", "colour": "blue"}, "unknown config key 'colour'"),
-    ({"model_name": 3}, "'model_name' must be str"),
-    ({"model_name": "m", "max_seq_length": "512"}, "'max_seq_length' must be int or None"),
-    ({"model_name": "m", "instructor_pooling": "yes"}, "'instructor_pooling' must be bool or None"),
-    ({"document_instruction": "x"}, "must contain 'model_name'"),
-])
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"model_name": "m", "trust_remote_code": True}, "refused"),
+        ({"model_name": "m", "colour": "blue"}, "unknown config key 'colour'"),
+        ({"model_name": 3}, "'model_name' must be str"),
+        ({"model_name": "m", "max_seq_length": "512"}, "'max_seq_length' must be int or None"),
+        ({"model_name": "m", "instructor_pooling": "yes"}, "'instructor_pooling' must be bool or None"),
+        ({"document_instruction": "x"}, "must contain 'model_name'"),
+    ],
+)
 def test_chroma_config_validation(config: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         InstructorEmbeddingFunction.validate_config(config)
@@ -188,9 +190,9 @@ def test_collection_query_uses_query_instruction(adapters, encoder: InstructorEn
     docs = encoder.encode(DOCS, GENERIC_RETRIEVAL.document)
     with_query = 1 - docs @ encoder.encode([QUERY], GENERIC_RETRIEVAL.query)[0]
     with_document = 1 - docs @ encoder.encode([QUERY], GENERIC_RETRIEVAL.document)[0]
-    got = dict(zip(result["documents"][0], result["distances"][0]))
-    expected = {doc: d for doc, d in zip(DOCS, with_query)}
-    wrong = {doc: d for doc, d in zip(DOCS, with_document)}
+    got = dict(zip(result["documents"][0], result["distances"][0], strict=True))
+    expected = {doc: d for doc, d in zip(DOCS, with_query, strict=True)}
+    wrong = {doc: d for doc, d in zip(DOCS, with_document, strict=True)}
     for doc in DOCS:
         assert abs(got[doc] - expected[doc]) < 1e-4
     assert max(abs(got[doc] - wrong[doc]) for doc in DOCS) > 1e-3
@@ -237,7 +239,10 @@ def test_persisted_collection_reopens_in_new_process(tmp_path: Path, tiny_path: 
     del client, collection
     out = subprocess.run(
         [sys.executable, "-c", REOPEN, str(tmp_path / "db"), "persisted", QUERY],
-        capture_output=True, text=True, check=True, timeout=300,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
     reopened = json.loads(out.stdout.strip().splitlines()[-1])
     assert reopened["ids"] == here

@@ -34,8 +34,23 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def ingest_args(db: Path, *paths: str) -> list[str]:
-    return ["ingest", *paths, "--collection", "notes", "--db", str(db), "--model", str(TINY), "--device", "cpu",
-            "--chunk-size", "300", "--chunk-overlap", "50", "--no-progress"]
+    return [
+        "ingest",
+        *paths,
+        "--collection",
+        "notes",
+        "--db",
+        str(db),
+        "--model",
+        str(TINY),
+        "--device",
+        "cpu",
+        "--chunk-size",
+        "300",
+        "--chunk-overlap",
+        "50",
+        "--no-progress",
+    ]
 
 
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,8 +74,9 @@ def test_ingest_is_idempotent_and_search_uses_saved_query_instruction(
     code, out, _ = run(capsys, *ingest_args(db, str(corpus)), "--task", "SciFact")
     assert code == EXIT_OK and "added: 0" in out and f"skipped: {chunks}" in out
 
-    code, out, _ = run(capsys, "search", "What causes the tides?", "--collection", "notes", "--db", str(db),
-                       "-k", "3", "--json")
+    code, out, _ = run(
+        capsys, "search", "What causes the tides?", "--collection", "notes", "--db", str(db), "-k", "3", "--json"
+    )
     assert code == EXIT_OK
     result = json.loads(out)
     assert len(result["hits"]) == 3
@@ -112,8 +128,19 @@ def test_undecodable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_eval_json_on_mini_beir(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "eval", "--data", str(FIXTURES / "mini-beir"), "--model", str(TINY),
-                       "--device", "cpu", "--preset", "SciFact", "--json")
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "--data",
+        str(FIXTURES / "mini-beir"),
+        "--model",
+        str(TINY),
+        "--device",
+        "cpu",
+        "--preset",
+        "SciFact",
+        "--json",
+    )
     assert code == EXIT_OK
     result = json.loads(out)
     assert {"ndcg@10", "recall@100", "mrr@10"} <= set(result)

@@ -39,16 +39,19 @@ def test_bad_model_name(bad: object) -> None:
         InstructorEncoder(bad, device="cpu")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"batch_size": 0}, "batch_size"),
-    ({"batch_size": "8"}, "batch_size"),
-    ({"max_seq_length": -1}, "max_seq_length"),
-    ({"token_budget": 0}, "token_budget"),
-    ({"instructor_pooling": "yes"}, "instructor_pooling"),
-    ({"trust_remote_code": "no"}, "trust_remote_code"),
-    ({"dtype": "fp8"}, "dtype"),
-    ({"device": "gpu"}, "device"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": "8"}, "batch_size"),
+        ({"max_seq_length": -1}, "max_seq_length"),
+        ({"token_budget": 0}, "token_budget"),
+        ({"instructor_pooling": "yes"}, "instructor_pooling"),
+        ({"trust_remote_code": "no"}, "trust_remote_code"),
+        ({"dtype": "fp8"}, "dtype"),
+        ({"device": "gpu"}, "device"),
+    ],
+)
 def test_bad_settings(tiny_path: str, kwargs: dict, match: str) -> None:
     with pytest.raises((TypeError, ValueError), match=match):
         InstructorEncoder(tiny_path, **kwargs)

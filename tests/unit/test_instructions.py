@@ -11,7 +11,9 @@ SHARED_JSON = Path(__file__).resolve().parents[3] / "shared" / "instructions" / 
 
 
 def test_template_symmetric() -> None:
-    assert ins.build_instruction("sentence", objective="classification") == "Represent the sentence for classification: "
+    assert (
+        ins.build_instruction("sentence", objective="classification") == "Represent the sentence for classification: "
+    )
     assert ins.build_instruction("  question ", domain="Wikipedia  ") == "Represent the Wikipedia question: "
 
 

@@ -35,7 +35,7 @@ def test_plain_match_golden(tiny_encoder: InstructorEncoder, golden: dict, batch
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_shuffled_order_and_mixed_batches(tiny_encoder: InstructorEncoder, golden: dict, seed: int) -> None:
-    rows = list(zip(golden["pairs"], golden["pair_embeddings"]))
+    rows = list(zip(golden["pairs"], golden["pair_embeddings"], strict=True))
     random.Random(seed).shuffle(rows)
     out = tiny_encoder.encode_pairs([pair for pair, _ in rows], batch_size=8)
     assert_close(out, [emb for _, emb in rows])

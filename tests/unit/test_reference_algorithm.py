@@ -37,8 +37,15 @@ def _build_checkpoint(root: Path, tiny: Path) -> Path:
 
     torch.manual_seed(1234)
     config = T5Config(
-        vocab_size=1100, d_model=48, d_kv=8, d_ff=96, num_layers=3, num_heads=6,
-        feed_forward_proj="gated-gelu", is_encoder_decoder=False, use_cache=False,
+        vocab_size=1100,
+        d_model=48,
+        d_kv=8,
+        d_ff=96,
+        num_layers=3,
+        num_heads=6,
+        feed_forward_proj="gated-gelu",
+        is_encoder_decoder=False,
+        use_cache=False,
     )
     raw = root / "t5"
     T5EncoderModel(config).save_pretrained(raw)

@@ -30,8 +30,15 @@ def test_auto_dtype_on_cpu_is_float32() -> None:
     assert plan.weight_dtype == torch.float32 and plan.autocast_dtype is None and plan.precision == "exact"
 
 
-@pytest.mark.parametrize(("name", "dtype"), [("float32", torch.float32), ("bfloat16", torch.bfloat16),
-                                             ("float16", torch.float16), (torch.bfloat16, torch.bfloat16)])
+@pytest.mark.parametrize(
+    ("name", "dtype"),
+    [
+        ("float32", torch.float32),
+        ("bfloat16", torch.bfloat16),
+        ("float16", torch.float16),
+        (torch.bfloat16, torch.bfloat16),
+    ],
+)
 def test_explicit_dtypes(name: object, dtype: torch.dtype) -> None:
     assert rt.resolve_plan(CPU, name, None).weight_dtype == dtype  # type: ignore[arg-type]
 
