@@ -55,6 +55,8 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         instructor_pooling: Force INSTRUCTOR pooling on or off (``None``: detect).
         batch_size: Rows per forward pass.
         encoder: An existing encoder to share.
+        lazy: Load the model on first use instead of now (e.g. on a driver that only creates the
+            collection while workers embed).
 
     Example:
         >>> import chromadb
@@ -81,6 +83,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         instructor_pooling: bool | None = None,
         batch_size: int | None = None,
         encoder: InstructorEncoder | None = None,
+        lazy: bool = False,
     ) -> None:
         self.model_name = model_name
         self.query_instruction, self.document_instruction = resolve_instructions(
@@ -92,17 +95,21 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self.max_seq_length = max_seq_length
         self.instructor_pooling = instructor_pooling
         self.batch_size = batch_size
-        settings = AdapterSettings(model_name, device, dtype, precision, max_seq_length, instructor_pooling)
-        self._encoder = resolve_encoder(settings, encoder)
+        self._settings = AdapterSettings(model_name, device, dtype, precision, max_seq_length, instructor_pooling)
+        self._encoder: InstructorEncoder | None = None
+        if encoder is not None or not lazy:
+            self._encoder = resolve_encoder(self._settings, encoder)
 
     @property
     def encoder(self) -> InstructorEncoder:
-        """The shared encoder behind this function."""
+        """The shared encoder behind this function (loaded now if it was created lazily)."""
+        if self._encoder is None:
+            self._encoder = resolve_encoder(self._settings, None)
         return self._encoder
 
     def _embed(self, input: Any, instruction: str) -> list[np.ndarray]:
         texts = check_texts(input, "input")
-        vectors = self._encoder.encode(texts, instruction, batch_size=self.batch_size)
+        vectors = self.encoder.encode(texts, instruction, batch_size=self.batch_size)
         return list(vectors)
 
     def __call__(self, input: Any) -> list[np.ndarray]:

@@ -1,0 +1,111 @@
+"""Helpers shared by the benchmark scripts (not part of the package)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "fixtures" / "tiny-instructor"
+SHARED = ROOT.parent / "shared"
+SCIFACT = SHARED / "data" / "scifact"
+
+ARCHS = {
+    # hkunlp/instructor-base (GTR-T5-base encoder) and instructor-large (GTR-T5-large encoder).
+    "base": {"d_model": 768, "num_layers": 12, "num_heads": 12, "d_kv": 64, "d_ff": 3072},
+    "large": {"d_model": 1024, "num_layers": 24, "num_heads": 16, "d_kv": 64, "d_ff": 4096},
+}
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        import sentence_transformers
+        import transformers
+
+        info["sentence_transformers"] = sentence_transformers.__version__
+        info["transformers"] = transformers.__version__
+    except ImportError:
+        pass
+    try:
+        info["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def build_random_instructor(folder: Path, arch: str = "base", seed: int = 0) -> Path:
+    """An INSTRUCTOR-layout checkpoint with random weights (T5 encoder + mean pooling + Dense + Normalize)."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    dims = ARCHS[arch]
+    path = folder / f"instructor-{arch}-random"
+    if (path / "modules.json").exists():
+        return path
+    raw = folder / f"t5-{arch}-raw"
+    config = T5Config(vocab_size=32128, feed_forward_proj="relu", is_encoder_decoder=False, use_cache=False, **dims)
+    T5EncoderModel(config).save_pretrained(raw)
+    for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(TINY / name, raw / name)
+    d = dims["d_model"]
+    modules = [
+        models.Transformer(str(raw), max_seq_length=512),
+        models.Pooling(d, pooling_mode="mean"),
+        models.Dense(d, 768, bias=False, activation_function=torch.nn.Identity()),
+        models.Normalize(),
+    ]
+    SentenceTransformer(modules=modules, device="cpu").save(str(path))
+    return path
+
+
+def scifact_workload(n_docs: int, n_queries: int) -> tuple[list[str], list[str]]:
+    """The first ``n_docs`` SciFact abstracts (title + text) and ``n_queries`` test queries."""
+    docs: list[str] = []
+    with gzip.open(SCIFACT / "corpus.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            docs.append((row.get("title", "") + " " + row["text"]).strip())
+            if len(docs) >= n_docs:
+                break
+    queries: list[str] = []
+    with open(SCIFACT / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            queries.append(json.loads(line)["text"])
+            if len(queries) >= n_queries:
+                break
+    return docs, queries
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
