@@ -2,7 +2,7 @@
 
 The package root imports no framework: the adapters are loaded on first attribute access.
 
-Example:
+Examples:
     >>> import instructor_integrations as ii
     >>> encoder = ii.InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
     >>> encoder.encode(["hello"], instruction="Represent the greeting: ").shape

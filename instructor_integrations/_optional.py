@@ -37,7 +37,7 @@ def require(module: str, extra: str | None = None) -> ModuleType:
         ImportError: If the module cannot be imported. The message holds the exact command,
             e.g. ``pip install "instructor-integrations[langchain]"``.
 
-    Example:
+    Examples:
         >>> np = require("numpy")
         >>> np.__name__
         'numpy'

@@ -58,7 +58,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         lazy: Load the model on first use instead of now (e.g. on a driver that only creates the
             collection while workers embed).
 
-    Example:
+    Examples:
         >>> import chromadb
         >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
         >>> ef = InstructorEmbeddingFunction(model_name="tests/fixtures/tiny-instructor", device="cpu")

@@ -67,7 +67,7 @@ def is_instructor_checkpoint(model_name_or_path: str) -> bool:
     ``models--hkunlp--instructor-large``), and for local folders whose README names an INSTRUCTOR
     checkpoint.
 
-    Example:
+    Examples:
         >>> is_instructor_checkpoint("hkunlp/instructor-xl"), is_instructor_checkpoint("/m/my-instructor-copy")
         (True, True)
         >>> is_instructor_checkpoint("sentence-transformers/all-MiniLM-L6-v2")
@@ -116,7 +116,7 @@ class InstructorEncoder:
         ModelLoadError: The model cannot be loaded; the message says where it looked.
         ValueError: An unknown device, dtype or precision, or a bad numeric setting.
 
-    Example:
+    Examples:
         >>> from instructor_integrations import InstructorEncoder
         >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
         >>> vectors = encoder.encode(["A cat sat on the mat."], instruction="Represent the sentence: ")
@@ -274,7 +274,7 @@ class InstructorEncoder:
             ValueError: Mismatched instruction count, invalid Unicode, or a bad batch size.
             NonFiniteEmbeddingError: The model produced NaN/inf (float16 overflow).
 
-        Example:
+        Examples:
             >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
             >>> encoder.encode(["a", "b"], instruction=["Represent the word: ", None]).shape
             (2, 24)
@@ -298,7 +298,7 @@ class InstructorEncoder:
         Returns:
             float32 array of shape ``(len(pairs), embedding_dimension)``, in input order.
 
-        Example:
+        Examples:
             >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
             >>> encoder.encode_pairs([["Represent the title: ", "Deep learning"], ["", "plain"]]).shape
             (2, 24)
@@ -451,7 +451,7 @@ def get_encoder(
 
     Adapters that name the same model, device and dtype/precision share one model in memory.
 
-    Example:
+    Examples:
         >>> a = get_encoder("tests/fixtures/tiny-instructor", device="cpu")
         >>> a is get_encoder("tests/fixtures/tiny-instructor", device="cpu")
         True

@@ -11,7 +11,7 @@ class ModelLoadError(OSError):
     The message names the model, where it was looked for, and how to point at a local copy. No other
     model is ever tried in its place.
 
-    Example:
+    Examples:
         >>> try:
         ...     raise ModelLoadError("could not load 'x'")
         ... except OSError as exc:
@@ -23,7 +23,7 @@ class ModelLoadError(OSError):
 class NonFiniteEmbeddingError(RuntimeError):
     """The model produced NaN or infinite values (typically a T5 encoder run in float16).
 
-    Example:
+    Examples:
         >>> issubclass(NonFiniteEmbeddingError, RuntimeError)
         True
     """

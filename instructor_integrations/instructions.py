@@ -9,7 +9,7 @@ Presets are the instructions the authors used to evaluate each checkpoint on eac
 (67 tasks x instructor-base/large/xl), shipped as package data, strings kept exactly as the authors
 wrote them (trailing spaces, typos and all).
 
-Example:
+Examples:
     >>> from instructor_integrations.instructions import build_instruction, get_preset
     >>> build_instruction("question", domain="Wikipedia", objective="retrieving supporting documents")
     'Represent the Wikipedia question for retrieving supporting documents: '
@@ -53,7 +53,7 @@ _CATEGORY_SUFFIXES = ("retrieval", "classification", "clustering", "reranking")
 class InstructionPair:
     """A query instruction and a document instruction for an asymmetric task.
 
-    Example:
+    Examples:
         >>> pair = InstructionPair(query="Represent the question: ", document="Represent the passage: ")
         >>> pair.query
         'Represent the question: '
@@ -83,7 +83,7 @@ class TaskPreset:
         document: Instruction for documents (for symmetric tasks, the one instruction).
         source: File and line in the authors' repository.
 
-    Example:
+    Examples:
         >>> preset = get_preset("STSBenchmark")
         >>> preset.symmetric, preset.query == preset.document
         (True, True)
@@ -133,7 +133,7 @@ def build_instruction(text_type: str, *, domain: str | None = None, objective: s
     Raises:
         ValueError: If ``text_type`` is empty.
 
-    Example:
+    Examples:
         >>> build_instruction("sentence", objective="classification")
         'Represent the sentence for classification: '
     """
@@ -161,7 +161,7 @@ def build_pair(
 ) -> InstructionPair:
     """Build a query/document instruction pair for an asymmetric task (retrieval, reranking).
 
-    Example:
+    Examples:
         >>> build_pair(domain="Medicine").query
         'Represent the Medicine question for retrieving supporting documents: '
         >>> build_pair(domain="Medicine").document
@@ -186,7 +186,7 @@ def preset_model_for(model_name: str | None) -> str:
     Its own for the three checkpoints (hub names, mirrors and local copies whose last path component
     is ``instructor-base|large|xl``), else instructor-large's.
 
-    Example:
+    Examples:
         >>> preset_model_for("/models/instructor-xl")
         'hkunlp/instructor-xl'
         >>> preset_model_for("sentence-transformers/all-MiniLM-L6-v2")
@@ -216,7 +216,7 @@ def _aliases(key: str) -> set[str]:
 def list_presets(model_name: str | None = None, category: str | None = None) -> list[str]:
     """Names of the datasets that have a preset for ``model_name``, optionally of one category.
 
-    Example:
+    Examples:
         >>> "SciFact" in list_presets(category="retrieval")
         True
     """
@@ -234,7 +234,7 @@ def get_preset(dataset: str, model_name: str | None = None) -> TaskPreset:
         TypeError: ``dataset`` is not a str.
         ValueError: Unknown dataset; the message lists the close matches.
 
-    Example:
+    Examples:
         >>> get_preset("banking77").document
         'Represent the bank purpose for classification: '
     """
@@ -261,7 +261,7 @@ def resolve_task(task: str | None, model_name: str | None = None) -> Instruction
 
     ``None`` or ``"retrieval"`` gives :data:`GENERIC_RETRIEVAL`; any other value is a dataset preset.
 
-    Example:
+    Examples:
         >>> resolve_task(None) == GENERIC_RETRIEVAL
         True
     """

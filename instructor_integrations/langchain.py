@@ -24,7 +24,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
 
     A drop-in replacement for ``HuggingFaceInstructEmbeddings`` on the current stack.
 
-    Example:
+    Examples:
         >>> from instructor_integrations.langchain import InstructorEmbeddings
         >>> embeddings = InstructorEmbeddings(model_name="tests/fixtures/tiny-instructor", device="cpu")
         >>> len(embeddings.embed_query("What is INSTRUCTOR?"))

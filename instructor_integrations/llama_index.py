@@ -27,7 +27,7 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     A replacement for ``llama-index-embeddings-instructor`` on the current stack: whole
     ``embed_batch_size`` batches per forward pass, and async methods that run in a worker thread.
 
-    Example:
+    Examples:
         >>> from llama_index.core import Settings
         >>> from instructor_integrations.llama_index import InstructorEmbedding
         >>> Settings.embed_model = InstructorEmbedding(model_name="tests/fixtures/tiny-instructor", device="cpu")

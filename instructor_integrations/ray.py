@@ -9,7 +9,7 @@ Requires the ``[ray]`` extra; ``ray`` is imported only in this module.
   the server's maximum batch size. Ids come from an id column or a content hash, so a re-run after a
   crash embeds and writes only what is missing, and never duplicates a record.
 
-Example:
+Examples:
     >>> import ray  # doctest: +SKIP
     >>> ds = ray.data.from_items([{"text": "hello"}, {"text": "world"}])  # doctest: +SKIP
     >>> embed_dataset(ds, model="hkunlp/instructor-large", instruction="Represent the word: ")  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """Reading documents for ingestion: text and markdown files, folders, JSONL; chunking.
 
-Example:
+Examples:
     >>> chunks = chunk_text("one two three four five six", chunk_size=10, chunk_overlap=5)
     >>> chunks
     ['one two', 'two three', 'three four', 'four five', 'five six']

@@ -53,7 +53,7 @@ def chroma_client(path: str | Path | None = None, *, host: str | None = None, po
     An embedded ``PersistentClient`` at ``path`` (default ``./.chroma``), or an ``HttpClient`` to a
     Chroma server at ``host``/``port``. Telemetry is off.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> client = chroma_client(tempfile.mkdtemp())
         >>> client.get_max_batch_size() > 0
@@ -87,7 +87,7 @@ def get_collection(client: Any, name: str, *, embedding: Any, hnsw: dict[str, An
 
     ``hnsw`` adds Chroma HNSW settings for a new collection (e.g. ``{"ef_search": 200}``).
 
-    Example:
+    Examples:
         >>> import chromadb
         >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
         >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
@@ -107,7 +107,7 @@ def get_collection(client: Any, name: str, *, embedding: Any, hnsw: dict[str, An
 def content_id(text: str, metadata: dict[str, Any] | None = None) -> str:
     """A stable id from the content (sha256 of the text, and the metadata when given).
 
-    Example:
+    Examples:
         >>> content_id("hello") == content_id("hello")
         True
     """
@@ -283,7 +283,7 @@ def add_texts(
 ) -> list[str]:
     """Add ``texts`` idempotently (see :func:`ingest_texts`) and return their ids, in input order.
 
-    Example:
+    Examples:
         >>> import chromadb
         >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
         >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
@@ -320,7 +320,7 @@ def langchain_vectorstore(
         hnsw: Extra Chroma HNSW settings for a new collection.
         **embedding_kwargs: Passed to :class:`~instructor_integrations.langchain.InstructorEmbeddings`.
 
-    Example:
+    Examples:
         >>> import chromadb
         >>> store = langchain_vectorstore(
         ...     "doctest-lc", client=chromadb.EphemeralClient(),
@@ -379,7 +379,7 @@ def llama_index_index(
         show_progress: Show LlamaIndex's progress bars.
         **embedding_kwargs: Passed to :class:`~instructor_integrations.llama_index.InstructorEmbedding`.
 
-    Example:
+    Examples:
         >>> import chromadb
         >>> from llama_index.core import Document
         >>> from instructor_integrations.chroma import InstructorEmbeddingFunction

@@ -28,10 +28,10 @@ def row(case) -> str:  # type: ignore[no-untyped-def]
         message = "(no error: FIX ME)"
     except BaseException as exc:  # noqa: BLE001 - we print whatever is raised
         message = f"{type(exc).__name__}: {exc}"
-    message = " ".join(message.split()).replace("|", "\\|")
+    message = " ".join(message.split()).replace("|", "\\|").replace("`", "'")
     if len(message) > 220:
         message = message[:217] + "..."
-    return f"| `{case.id}` | `{case.where}` | `{case.input}` | {message} |"
+    return f"| `{case.id}` | `{case.where}` | `{case.input}` | `{message}` |"
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ Scores are on MTEB's x100 scale. Retrieval runs through one of four paths (``via
 encoder, a Chroma collection, a LangChain vector store, or a LlamaIndex index; the embeddings are
 the same, so the scores should agree up to the stores' approximate search.
 
-Example:
+Examples:
     >>> from instructor_integrations.evaluation import evaluate
     >>> result = evaluate("tests/fixtures/mini-beir", model="tests/fixtures/tiny-instructor", device="cpu")
     >>> sorted(result.metrics)

@@ -16,7 +16,7 @@ Run = Mapping[str, Sequence[str]]
 def ndcg_at_k(qrels: Qrels, run: Run, k: int) -> float:
     """Mean nDCG@k over the queries of ``qrels`` (trec_eval's linear gain, as pytrec_eval / MTEB).
 
-    Example:
+    Examples:
         >>> ndcg_at_k({"q": {"d1": 1}}, {"q": ["d2", "d1"]}, 10)
         0.6309297535714575
     """
@@ -33,7 +33,7 @@ def ndcg_at_k(qrels: Qrels, run: Run, k: int) -> float:
 def recall_at_k(qrels: Qrels, run: Run, k: int) -> float:
     """Mean fraction of a query's relevant documents found in its top ``k``.
 
-    Example:
+    Examples:
         >>> recall_at_k({"q": {"d1": 1, "d3": 1}}, {"q": ["d2", "d1"]}, 100)
         0.5
     """
@@ -50,7 +50,7 @@ def recall_at_k(qrels: Qrels, run: Run, k: int) -> float:
 def mrr_at_k(qrels: Qrels, run: Run, k: int) -> float:
     """Mean reciprocal rank of the first relevant document within the top ``k``.
 
-    Example:
+    Examples:
         >>> mrr_at_k({"q": {"d1": 1}}, {"q": ["d2", "d1"]}, 10)
         0.5
     """
@@ -83,7 +83,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman rank correlation with ties averaged.
 
-    Example:
+    Examples:
         >>> spearman([1, 2, 3, 4], [10, 20, 30, 40])
         1.0
     """

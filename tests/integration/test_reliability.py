@@ -84,8 +84,10 @@ async def test_200_concurrent_async_queries(framework: str) -> None:
     # throughout, and no single tick waited for a large share of the whole run.
     assert loop["ticks"] >= 5
     assert loop["max_lag"] < max(0.25, loop["elapsed"] / 4)
-    print(f"{framework}: {len(QUERIES)} concurrent queries in {loop['elapsed']:.2f}s, "
-          f"{loop['ticks']} loop ticks, max lag {loop['max_lag'] * 1000:.1f} ms")
+    print(
+        f"{framework}: {len(QUERIES)} concurrent queries in {loop['elapsed']:.2f}s, "
+        f"{loop['ticks']} loop ticks, max lag {loop['max_lag'] * 1000:.1f} ms"
+    )
 
 
 def test_failed_ingest_leaves_whole_batches_and_rerun_completes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,106 @@
+"""Every code block of the docs (and the README) runs, offline, with the test models.
+
+* ``python`` blocks run in order, one namespace per page, in a scratch folder. Hub names of the
+  INSTRUCTOR checkpoints become the tiny reference checkpoint; ``all-MiniLM-L6-v2`` the packaged one.
+* ``bash`` blocks: ``instructor-embed`` lines run (same substitutions); ``pip install`` lines are
+  checked against the extras pyproject.toml declares; any other line fails the test, so every shell
+  line in the docs is either run or checked.
+* ``text`` blocks are output samples and ``mermaid`` blocks are pictures: not code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ..conftest import FIXTURES, TINY
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+NOT_CODE = {"text", "mermaid"}
+
+
+def blocks(page: Path) -> list[tuple[str, str]]:
+    return [(lang, body) for lang, body in FENCE.findall(page.read_text("utf-8"))]
+
+
+def substitute(code: str, minilm: str) -> str:
+    code = re.sub(r"hkunlp/instructor-(base|large|xl)", str(TINY), code)
+    return code.replace("sentence-transformers/all-MiniLM-L6-v2", minilm)
+
+
+def extras() -> set[str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    return set(data["project"]["optional-dependencies"])
+
+
+def check_pip(line: str) -> None:
+    for spec in re.findall(r'"instructor-integrations\[([^\]]*)\]"', line):
+        unknown = {extra.strip() for extra in spec.split(",")} - extras()
+        assert not unknown, f"docs name unknown extras {unknown}: {line}"
+    assert line.startswith("pip install "), line
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "tides.md").write_text("# Tides\nTides are caused by the moon's gravity.\n")
+    (tmp_path / "notes" / "bees.txt").write_text("Bees dance to tell where flowers are.\n")
+    (tmp_path / "scifact").symlink_to(FIXTURES / "mini-beir")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_every_page_is_in_the_nav() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text("utf-8")
+    for page in PAGES[:-1]:
+        assert page.name in nav, f"{page.name} is not in mkdocs.yml's nav"
+
+
+def test_every_block_has_a_known_language() -> None:
+    for page in PAGES:
+        for lang, _ in blocks(page):
+            assert lang in {"python", "bash", *NOT_CODE}, f"{page.name}: code block with language {lang!r}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
+def test_page_code_runs(page: Path, scratch: Path, minilm: str) -> None:
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    for lang, body in blocks(page):
+        code = substitute(body, minilm)
+        if lang == "python":
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(code, f"{page.name}:block", "exec"), namespace)
+        elif lang == "bash":
+            for line in code.splitlines():
+                line = line.split("  #")[0].strip()
+                if not line:
+                    continue
+                if line.startswith("pip install"):
+                    check_pip(line)
+                    continue
+                if line.startswith("make "):
+                    target = line.split()[1]
+                    assert re.search(rf"^{re.escape(target)}:", (ROOT / "Makefile").read_text(), re.M), line
+                    continue
+                assert line.startswith("instructor-embed "), f"{page.name}: unsupported shell line: {line}"
+                argv = shlex.split(line)[1:]
+                env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+                out = subprocess.run(
+                    [sys.executable, "-m", "instructor_integrations.cli", *argv],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    env=env,
+                )
+                assert out.returncode == 0, f"{page.name}: {line}\n{out.stderr[-2000:]}"
