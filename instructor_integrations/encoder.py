@@ -17,7 +17,6 @@ sentence-transformers measures is the reference's ``n``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -50,6 +49,9 @@ DEFAULT_MODEL = "hkunlp/instructor-large"
 INSTRUCTOR_HUB_NAMES = frozenset({"hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"})
 #: The reference truncates every input at 512 tokens, whatever the checkpoint's config says.
 REFERENCE_MAX_SEQ_LENGTH = 512
+#: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (measured best of 2k-32k on
+#: a 2-core AMX machine, instructor-base architecture; see docs/performance.md).
+CPU_TOKEN_BUDGET = 4096
 _README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
 
 Batch = tuple[str, list[int]]
@@ -99,12 +101,14 @@ class InstructorEncoder:
             raise :class:`~instructor_integrations.errors.NonFiniteEmbeddingError`).
         precision: ``None`` (``dtype`` decides), ``"exact"`` (float32 everywhere, reference parity) or
             ``"fast"`` (bfloat16 where the hardware runs it fast: CUDA with bf16, CPUs with AMX or
-            AVX512-BF16 through autocast; float32 elsewhere). Give either ``dtype`` or ``precision``.
+            AVX512-BF16; float32 elsewhere). Give either ``dtype`` or ``precision``.
         max_seq_length: Token limit per input. ``None``: 512 for INSTRUCTOR pooling (the reference's
             hard-coded cap), the checkpoint's own setting otherwise.
         batch_size: Rows per forward pass.
-        token_budget: Optional cap on padded tokens per forward pass (rows x longest row). Batches are
-            formed from inputs sorted by token count, so long inputs go in smaller batches.
+        token_budget: Cap on padded tokens per forward pass (rows x longest row). Batches are formed
+            from inputs sorted by token count, so long inputs go in smaller batches. ``"auto"``:
+            4096 on the CPU (smaller batches of long inputs run faster there), no cap elsewhere;
+            ``None``: no cap.
         cache_folder: Where hub models are cached (default: the Hugging Face cache).
         local_files_only: Never touch the network. ``None`` follows ``HF_HUB_OFFLINE``.
         trust_remote_code: Allow custom model code from the hub. Off by default.
@@ -133,7 +137,7 @@ class InstructorEncoder:
         precision: str | None = None,
         max_seq_length: int | None = None,
         batch_size: int = 32,
-        token_budget: int | None = None,
+        token_budget: int | str | None = "auto",
         cache_folder: str | None = None,
         local_files_only: bool | None = None,
         trust_remote_code: bool = False,
@@ -144,13 +148,17 @@ class InstructorEncoder:
             raise TypeError(f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}")
         self.model_name = os.fspath(model_name_or_path)
         self.batch_size = int(check_positive_int(batch_size, "batch_size") or 32)
-        self.token_budget = check_positive_int(token_budget, "token_budget", allow_none=True)
+        if token_budget != "auto":
+            check_positive_int(token_budget, "token_budget (or 'auto')", allow_none=True)
         check_positive_int(max_seq_length, "max_seq_length", allow_none=True)
         if instructor_pooling is not None and not isinstance(instructor_pooling, bool):
             raise TypeError(f"instructor_pooling must be None, True or False, got {short(instructor_pooling)}")
         if not isinstance(trust_remote_code, bool):
             raise TypeError(f"trust_remote_code must be True or False, got {short(trust_remote_code)}")
         self.plan: Plan = resolve_plan(resolve_device(device), dtype, precision)
+        if token_budget == "auto":
+            token_budget = CPU_TOKEN_BUDGET if self.plan.device.type == "cpu" else None
+        self.token_budget: int | None = token_budget if isinstance(token_budget, int) else None
         self.instructor_pooling = (
             is_instructor_checkpoint(self.model_name) if instructor_pooling is None else instructor_pooling
         )
@@ -359,11 +367,6 @@ class InstructorEncoder:
                 start += size
         return batches
 
-    def _compute_context(self) -> contextlib.AbstractContextManager[Any]:
-        if self.plan.autocast_dtype is not None:
-            return torch.autocast(device_type=self.plan.device.type, dtype=self.plan.autocast_dtype)
-        return contextlib.nullcontext()
-
     def _progress(self, total: int, show: bool | None) -> Any:
         from tqdm.auto import tqdm
 
@@ -401,11 +404,11 @@ class InstructorEncoder:
                     self.max_seq_length,
                 )
             out = np.empty((len(unique), dim), dtype=np.float32)
-            with self._progress(len(unique), show_progress_bar) as bar, self._compute_context():
+            with self._progress(len(unique), show_progress_bar) as bar:
                 for prompt, members in self._plan_batches(prompts, lengths, size):
                     out[members] = self._forward(prompt, [unique[i][1] for i in members])
                     bar.update(len(members))
-        if self._normalizes and self.plan.compute_dtype != torch.float32:
+        if self._normalizes and self.plan.weight_dtype != torch.float32:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             np.divide(out, norms, out=out, where=norms > 0)
         bad = ~np.isfinite(out).all(axis=1)

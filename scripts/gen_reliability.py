@@ -26,7 +26,7 @@ def row(case) -> str:  # type: ignore[no-untyped-def]
     try:
         case.call()
         message = "(no error: FIX ME)"
-    except BaseException as exc:  # noqa: BLE001 - we print whatever is raised
+    except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}"
     message = " ".join(message.split()).replace("|", "\\|").replace("`", "'")
     if len(message) > 220:

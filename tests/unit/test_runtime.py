@@ -27,7 +27,8 @@ def test_unavailable_cuda_is_refused() -> None:
 
 def test_auto_dtype_on_cpu_is_float32() -> None:
     plan = rt.resolve_plan(CPU, "auto", None)
-    assert plan.weight_dtype == torch.float32 and plan.autocast_dtype is None and plan.precision == "exact"
+    assert plan.weight_dtype == torch.float32
+    assert plan.precision == "exact"
 
 
 @pytest.mark.parametrize(
@@ -62,11 +63,12 @@ def test_dtype_and_precision_conflict() -> None:
 def test_fast_on_cpu_follows_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: True)
     plan = rt.resolve_plan(CPU, "auto", "fast")
-    assert plan.weight_dtype == torch.float32 and plan.autocast_dtype == torch.bfloat16
+    assert plan.weight_dtype == torch.bfloat16
+    assert plan.precision == "fast"
     monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: False)
     plan = rt.resolve_plan(CPU, "auto", "fast")
-    assert plan.compute_dtype == torch.float32
+    assert plan.weight_dtype == torch.float32
 
 
 def test_exact_is_float32() -> None:
-    assert rt.resolve_plan(CPU, "auto", "exact").compute_dtype == torch.float32
+    assert rt.resolve_plan(CPU, "auto", "exact").weight_dtype == torch.float32
