@@ -19,4 +19,4 @@ else
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/nvidia-smi.txt"
 python3 -c "import torch, transformers, sentence_transformers as st; print('torch', torch.__version__, 'transformers', transformers.__version__, 'sentence-transformers', st.__version__)" | tee "$OUT/versions.txt"
-python3 benchmarks/gpu_throughput.py --texts "${TEXTS:-16384}" --compile --out "$OUT/gpu_throughput.json" 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_throughput.log"
+python3 benchmarks/gpu_throughput.py --texts "${TEXTS:-16384}" --mean-tokens 110 --compile --out "$OUT/gpu_throughput.json" 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_throughput.log"

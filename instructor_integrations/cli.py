@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -123,78 +123,64 @@ def _positive(value: int | None, option: str) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Embed files into a collection; print a summary."""
-    from .sources import BadInput, SourceError, read_records
+    from .sources import BadInput, Record, SourceError, read_records
 
     _positive(args.batch_size, "--batch-size")
     if args.task and args.doc_instruction:
         raise UsageError("give either --task or --doc-instruction, not both")
+    for raw in args.paths:
+        if not Path(raw).exists():
+            raise UsageError(f"{raw!r} does not exist")
     started = time.perf_counter()
     bad: list[BadInput] = []
+    files: set[str] = set()
+    chunks = 0
+
+    def records() -> Iterator[Record]:
+        nonlocal chunks
+        for record in read_records(
+            args.paths, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, skip_bad=args.skip_bad, bad=bad
+        ):
+            chunks += 1
+            files.add(str(record.metadata["source"]).rsplit(":", 1)[0])
+            yield record
+
     try:
-        records = list(
-            read_records(
-                args.paths,
-                chunk_size=args.chunk_size,
-                chunk_overlap=args.chunk_overlap,
-                skip_bad=args.skip_bad,
-                bad=bad,
+        if args.ray:
+            if args.host is None:
+                raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
+            from .ray import ingest_records_with_ray
+
+            counts = ingest_records_with_ray(
+                list(records()), collection=args.collection, host=args.host, port=args.port or 8000,
+                model=args.model, device=args.device, precision=args.precision, task=args.task,
+                document_instruction=args.doc_instruction, query_instruction=args.query_instruction,
+                batch_size=args.batch_size, address=args.ray_address, concurrency=args.ray_concurrency,
+                num_gpus=args.ray_gpus,
             )
-        )
-    except (SourceError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    files = len({str(r.metadata["source"]).rsplit(":", 1)[0] for r in records})
-    if args.ray:
-        if args.host is None:
-            raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
-        from .ray import ingest_records_with_ray
+            written, skipped = counts.written, counts.skipped
+        else:
+            from .chroma import InstructorEmbeddingFunction
+            from .vectorstores import get_collection, ingest_stream
 
-        counts = ingest_records_with_ray(
-            records,
-            collection=args.collection,
-            host=args.host,
-            port=args.port or 8000,
-            model=args.model,
-            device=args.device,
-            precision=args.precision,
-            task=args.task,
-            document_instruction=args.doc_instruction,
-            query_instruction=args.query_instruction,
-            batch_size=args.batch_size,
-            address=args.ray_address,
-            concurrency=args.ray_concurrency,
-            num_gpus=args.ray_gpus,
-        )
-        written, skipped = counts.written, counts.skipped
-    else:
-        from .chroma import InstructorEmbeddingFunction
-        from .vectorstores import get_collection, ingest_texts
-
-        client = _client(args)
-        ef = InstructorEmbeddingFunction(
-            args.model,
-            task=args.task,
-            document_instruction=args.doc_instruction,
-            query_instruction=args.query_instruction,
-            device=args.device,
-            precision=args.precision,
-            batch_size=args.batch_size,
-        )
-        collection = get_collection(client, args.collection, embedding=ef)
-        result = ingest_texts(
-            collection,
-            [r.text for r in records],
-            ids=[r.id for r in records],
-            metadatas=[r.metadata for r in records],
-            client=client,
-            skip_existing=True,
-            progress=None if not args.no_progress else False,
-        )
-        written, skipped = result.written, result.skipped
+            client = _client(args)
+            ef = InstructorEmbeddingFunction(
+                args.model, task=args.task, document_instruction=args.doc_instruction,
+                query_instruction=args.query_instruction, device=args.device, precision=args.precision,
+                batch_size=args.batch_size,
+            )
+            collection = get_collection(client, args.collection, embedding=ef)
+            result = ingest_stream(
+                collection, records(), client=client, progress=None if not args.no_progress else False
+            )
+            written, skipped = result.written, result.skipped
+    except SourceError as exc:
+        raise UsageError(f"{exc} (whole batches before this input were written; fix it and run again)") from None
     seconds = time.perf_counter() - started
     for item in bad:
         print(f"skipped {item.where}: {item.reason}", file=sys.stderr)
     print(
-        f"files: {files}  chunks: {len(records)}  added: {written}  skipped: {skipped}  "
+        f"files: {len(files)}  chunks: {chunks}  added: {written}  skipped: {skipped}  "
         f"bad inputs: {len(bad)}  seconds: {seconds:.1f}"
     )
     return EXIT_OK

@@ -19,7 +19,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
     "chroma_client",
     "content_id",
     "get_collection",
+    "ingest_stream",
     "ingest_texts",
     "langchain_vectorstore",
     "llama_index_index",
@@ -225,40 +226,120 @@ def ingest_texts(
     row_ids = given or [content_id(text, metas[i] if metas else None) for i, text in enumerate(items)]
     skip = (given is None) if skip_existing is None else skip_existing
     size = _max_batch(client, batch_size)
+    rows = [(row_ids[i], items[i], metas[i] if metas else None) for i in range(len(items))]
     result = IngestResult(ids=row_ids)
+    with _bar(progress, len(rows)) as bar:
+        _write_rows(collection, (rows[i : i + size] for i in range(0, len(rows), size)), skip, result, bar)
+    return _finish(collection, result, started)
 
-    # Rows with the same content hash are one record.
-    order: list[int] = []
-    seen: set[str] = set()
-    for index, row_id in enumerate(row_ids):
-        if row_id in seen:
-            result.duplicates += 1
+
+def ingest_stream(
+    collection: Any,
+    records: Iterable[Any],
+    *,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    skip_existing: bool = True,
+    progress: bool | None = True,
+) -> IngestResult:
+    """Add records from an iterable without holding them all in memory.
+
+    Each record is a ``str`` (id from its content), an ``(id, text, metadata)`` tuple, or an object
+    with ``id``, ``text`` and ``metadata`` attributes (:class:`~instructor_integrations.sources.Record`).
+    Each batch is validated before it is written; batches already written stay when a later one
+    fails (a re-run skips them). The result holds counts, not ids.
+
+    Examples:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-stream", embedding=ef)
+        >>> result = ingest_stream(collection, (f"text {i}" for i in range(10)), batch_size=4, progress=False)
+        >>> result.written, collection.count()
+        (10, 10)
+    """
+    started = time.perf_counter()
+    size = _max_batch(client, batch_size)
+    result = IngestResult()
+
+    def batches() -> Iterator[list[tuple[str, str, dict[str, Any] | None]]]:
+        chunk: list[Any] = []
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == size:
+                yield _check_records(chunk)
+                chunk = []
+        if chunk:
+            yield _check_records(chunk)
+
+    with _bar(progress, None) as bar:
+        _write_rows(collection, batches(), skip_existing, result, bar)
+    return _finish(collection, result, started)
+
+
+def _check_records(chunk: list[Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    rows: list[tuple[str, str, dict[str, Any] | None]] = []
+    for record in chunk:
+        if isinstance(record, str):
+            rows.append((content_id(record), record, None))
             continue
-        seen.add(row_id)
-        order.append(index)
+        if isinstance(record, tuple) and len(record) == 3:
+            rid, text, metadata = record
+        elif all(hasattr(record, name) for name in ("id", "text", "metadata")):
+            rid, text, metadata = record.id, record.text, record.metadata
+        else:
+            raise TypeError(
+                f"records must be str, (id, text, metadata) tuples or objects with id/text/metadata, got {short(record)}"
+            )
+        rows.append((rid, text, metadata or None))
+    texts = check_texts([text for _, text, _ in rows], "records[].text")
+    ids = _check_ids([rid for rid, _, _ in rows], len(rows))
+    metas = _check_metadatas([meta for _, _, meta in rows], len(rows))
+    assert ids is not None and metas is not None
+    return [(ids[i], texts[i], metas[i] or None) for i in range(len(rows))]
 
+
+def _bar(progress: bool | None, total: int | None) -> Any:
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=len(order), disable=not show, desc="Ingesting", unit="doc") as bar:
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            processed = len(chunk)
-            chunk_ids = [row_ids[i] for i in chunk]
-            if skip:
-                present = _existing(collection, chunk_ids)
-                if present:
-                    result.skipped += len(present)
-                    chunk = [i for i in chunk if row_ids[i] not in present]
-                    chunk_ids = [row_ids[i] for i in chunk]
-            if chunk:
-                collection.upsert(
-                    ids=chunk_ids,
-                    documents=[items[i] for i in chunk],
-                    metadatas=[metas[i] or None for i in chunk] if metas else None,
-                )
-                result.written += len(chunk)
-            bar.update(processed)
+    return tqdm(total=total, disable=not show, desc="Ingesting", unit="doc")
+
+
+def _write_rows(
+    collection: Any,
+    batches: Iterable[list[tuple[str, str, dict[str, Any] | None]]],
+    skip: bool,
+    result: IngestResult,
+    bar: Any,
+) -> None:
+    """Upsert each batch (one call each); rows with an id seen earlier in this call are one record."""
+    seen: set[str] = set()
+    for batch in batches:
+        rows = []
+        for row in batch:
+            if row[0] in seen:
+                result.duplicates += 1
+                continue
+            seen.add(row[0])
+            rows.append(row)
+        if skip and rows:
+            present = _existing(collection, [rid for rid, _, _ in rows])
+            if present:
+                result.skipped += len(present)
+                rows = [row for row in rows if row[0] not in present]
+        if rows:
+            metadatas = [meta for _, _, meta in rows]
+            collection.upsert(
+                ids=[rid for rid, _, _ in rows],
+                documents=[text for _, text, _ in rows],
+                metadatas=metadatas if any(metadatas) else None,
+            )
+            result.written += len(rows)
+        bar.update(len(batch))
+
+
+def _finish(collection: Any, result: IngestResult, started: float) -> IngestResult:
     result.seconds = time.perf_counter() - started
     logger.info(
         "Ingested into %s: %d written, %d already present, %d duplicate rows, %.1fs",
