@@ -115,6 +115,9 @@ class InstructorEncoder:
         instructor_pooling: Leave the instruction tokens out of mean pooling. ``None``: on for
             INSTRUCTOR checkpoints (see :func:`is_instructor_checkpoint`), off otherwise.
         show_progress_bar: Default for :meth:`encode`; ``None`` shows a bar only on a terminal.
+        compile: Compile the transformer with ``torch.compile(dynamic=True)``. Measured on an H100:
+            +25% throughput in ``precision="fast"``; no gain on a 2-core CPU (see
+            docs/performance.md). The first calls are slow while it compiles.
 
     Raises:
         ModelLoadError: The model cannot be loaded; the message says where it looked.
@@ -143,6 +146,7 @@ class InstructorEncoder:
         trust_remote_code: bool = False,
         instructor_pooling: bool | None = None,
         show_progress_bar: bool | None = None,
+        compile: bool = False,
     ) -> None:
         if not isinstance(model_name_or_path, (str, os.PathLike)) or not str(model_name_or_path).strip():
             raise TypeError(f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}")
@@ -172,6 +176,11 @@ class InstructorEncoder:
         elif self.instructor_pooling:
             self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
         self._model.set_pooling_include_prompt(not self.instructor_pooling)
+        if compile:
+            backbone = getattr(self._model[0], "auto_model", None)
+            if not isinstance(backbone, torch.nn.Module):
+                raise ValueError(f"compile=True needs a transformer backbone; {self.model_name!r} has none")
+            backbone.compile(dynamic=True)
         self._normalizes = any(type(module).__name__ == "Normalize" for module in self._model)
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
@@ -404,10 +413,17 @@ class InstructorEncoder:
                     self.max_seq_length,
                 )
             out = np.empty((len(unique), dim), dtype=np.float32)
+            # On an accelerator the results stay on the device until a few batches are queued, so the
+            # next batch is tokenized while the device still computes the previous ones.
+            in_flight = 1 if self.plan.device.type == "cpu" else 8
+            pending: list[tuple[list[int], torch.Tensor]] = []
             with self._progress(len(unique), show_progress_bar) as bar:
                 for prompt, members in self._plan_batches(prompts, lengths, size):
-                    out[members] = self._forward(prompt, [unique[i][1] for i in members])
+                    pending.append((members, self._forward(prompt, [unique[i][1] for i in members])))
+                    if len(pending) >= in_flight:
+                        self._collect(pending, out)
                     bar.update(len(members))
+                self._collect(pending, out)
         if self._normalizes and self.plan.weight_dtype != torch.float32:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             np.divide(out, norms, out=out, where=norms > 0)
@@ -421,16 +437,21 @@ class InstructorEncoder:
         result: np.ndarray = out[inverse]
         return result
 
-    def _forward(self, prompt: str, bodies: list[str]) -> np.ndarray:
-        embeddings = self._model.encode(
+    def _forward(self, prompt: str, bodies: list[str]) -> torch.Tensor:
+        embeddings: torch.Tensor = self._model.encode(
             bodies,
             prompt=prompt,
             batch_size=len(bodies),
             convert_to_tensor=True,
             show_progress_bar=False,
         )
-        array: np.ndarray = embeddings.float().cpu().numpy()
-        return array
+        return embeddings
+
+    @staticmethod
+    def _collect(pending: list[tuple[list[int], torch.Tensor]], out: np.ndarray) -> None:
+        for members, embeddings in pending:
+            out[members] = embeddings.float().cpu().numpy()
+        pending.clear()
 
 
 # ---------------------------------------------------------------------- process-wide sharing
