@@ -28,8 +28,9 @@ with tempfile.TemporaryDirectory() as tmp:
     texts, lengths = workload(tokenizer, 16384, 110)
     n = len(tokenizer(instruction.strip())["input_ids"]) - 1
     flops = sum(flops_per_text(min(512, x + n), ARCHS["large"]) for x in lengths)
-    encoders = [InstructorEncoder(path, device="cuda", precision="fast", batch_size=1024, token_budget=65536)
-                for _ in range(2)]
+    encoders = [
+        InstructorEncoder(path, device="cuda", precision="fast", batch_size=1024, token_budget=65536) for _ in range(2)
+    ]
     for encoder in encoders:
         encoder.encode(texts[:512], instruction)
     torch.cuda.synchronize()

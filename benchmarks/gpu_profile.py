@@ -1,6 +1,6 @@
 """Where the GPU fast path spends its time: model-only forward (upper bound) vs the whole encode call.
 
-    python benchmarks/gpu_profile.py   (after gpu.sh's setup; prints a cProfile summary)
+python benchmarks/gpu_profile.py   (after gpu.sh's setup; prints a cProfile summary)
 """
 
 from __future__ import annotations
@@ -42,8 +42,11 @@ with tempfile.TemporaryDirectory() as tmp:
         torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / 10
     flops = 512 * flops_per_text(128, ARCHS["large"])
-    print(f"model-only 512x128 bf16: {seconds * 1000:.1f} ms/batch, {flops / seconds / 1e12:.1f} TFLOP/s, "
-          f"MFU {flops / seconds / 989e12:.1%}", flush=True)
+    print(
+        f"model-only 512x128 bf16: {seconds * 1000:.1f} ms/batch, {flops / seconds / 1e12:.1f} TFLOP/s, "
+        f"MFU {flops / seconds / 989e12:.1%}",
+        flush=True,
+    )
     start = time.perf_counter()
     s = time.perf_counter()
     counts = tokenizer(texts)

@@ -136,8 +136,14 @@ def main() -> None:
         timed("instructor-integrations fast", lambda t: encoder.encode(t, instruction))
         if args.compile:
             try:
-                compiled = InstructorEncoder(path, device=device, precision="fast", batch_size=args.batch_size,
-                                             token_budget=args.token_budget, compile=True)
+                compiled = InstructorEncoder(
+                    path,
+                    device=device,
+                    precision="fast",
+                    batch_size=args.batch_size,
+                    token_budget=args.token_budget,
+                    compile=True,
+                )
                 timed("instructor-integrations fast+compile", lambda t: compiled.encode(t, instruction))
             except Exception as exc:  # report, do not hide
                 print(f"torch.compile failed: {type(exc).__name__}: {exc}")

@@ -28,8 +28,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from _common import ROOT, machine, write_json
 
-WORDS = ("river mountain protein signal market engine garden theory planet music winter coffee harbor "
-         "forest window library silver ocean bridge castle").split()
+WORDS = (
+    "river mountain protein signal market engine garden theory planet music winter coffee harbor "
+    "forest window library silver ocean bridge castle"
+).split()
 
 
 def documents(n: int, seed: int = 0) -> Iterator[str]:
@@ -52,8 +54,17 @@ def child(n: int) -> None:
         result = ingest_stream(collection, documents(n), client=client, progress=False)
         seconds = time.perf_counter() - start
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"documents": n, "written": result.written, "count": collection.count(),
-                          "seconds": round(seconds, 1), "peak_rss_mib": round(peak_kib / 1024, 1)}))
+        print(
+            json.dumps(
+                {
+                    "documents": n,
+                    "written": result.written,
+                    "count": collection.count(),
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": round(peak_kib / 1024, 1),
+                }
+            )
+        )
 
 
 def main() -> None:
@@ -67,16 +78,18 @@ def main() -> None:
         return
     rows = []
     for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{n:>7} documents: peak RSS {row['peak_rss_mib']:.0f} MiB, {row['seconds']:.0f} s, "
-              f"{row['count']} stored", flush=True)
+        print(
+            f"{n:>7} documents: peak RSS {row['peak_rss_mib']:.0f} MiB, {row['seconds']:.0f} s, {row['count']} stored",
+            flush=True,
+        )
     ratio = rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"]
     print(f"peak RSS ratio {rows[-1]['documents']} / {rows[0]['documents']}: {ratio:.3f}")
-    write_json(Path(args.out), {"benchmark": "ingest_memory", "rows": rows, "ratio": round(ratio, 3),
-                                "machine": machine()})
+    write_json(
+        Path(args.out), {"benchmark": "ingest_memory", "rows": rows, "ratio": round(ratio, 3), "machine": machine()}
+    )
 
 
 if __name__ == "__main__":

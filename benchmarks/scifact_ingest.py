@@ -27,6 +27,13 @@ from _common import ROOT, SCIFACT, machine, write_json
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit-docs", type=int, default=None, help="first N documents only (quick runs)")
+    parser.add_argument("--precisions", nargs="+", default=["exact", "fast"], choices=["exact", "fast"])
+    parser.add_argument(
+        "--hnsw",
+        choices=["default", "eval"],
+        default="default",
+        help="Chroma's default HNSW settings, or the evaluation's thorough ones",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "scifact_ingest.json"))
     args = parser.parse_args()
 
@@ -44,15 +51,15 @@ def main() -> None:
     docs = [data.corpus[i] for i in ids]
     query_ids = list(data.queries)
     queries = [data.queries[q] for q in query_ids]
-    hnsw = {"ef_construction": 400, "ef_search": 400, "max_neighbors": 32}
+    hnsw = {"ef_construction": 400, "ef_search": 400, "max_neighbors": 32} if args.hnsw == "eval" else {}
     results: dict[str, dict[str, float]] = {}
 
     def run_queries(collection, **query_kwargs) -> float:  # type: ignore[no-untyped-def]
         run = {}
         for start in range(0, len(queries), 64):
-            got = collection.query(n_results=10, include=[], **{
-                key: value[start : start + 64] for key, value in query_kwargs.items()
-            })
+            got = collection.query(
+                n_results=10, include=[], **{key: value[start : start + 64] for key, value in query_kwargs.items()}
+            )
             run.update(zip(query_ids[start : start + 64], got["ids"], strict=True))
         return 100 * ndcg_at_k(data.qrels, run, 10)
 
@@ -70,14 +77,17 @@ def main() -> None:
         seconds = time.perf_counter() - start
         ndcg = run_queries(plain, query_embeddings=list(st.encode(queries)))
         results["sentence-transformers fp32 + collection.add"] = {
-            "seconds": round(seconds, 2), "docs_per_s": round(len(ids) / seconds, 1), "ndcg@10": round(ndcg, 2)
+            "seconds": round(seconds, 2),
+            "docs_per_s": round(len(ids) / seconds, 1),
+            "ndcg@10": round(ndcg, 2),
         }
         print(f"baseline: {seconds:.1f}s, {len(ids) / seconds:.1f} docs/s, nDCG@10 {ndcg:.2f}", flush=True)
         del st
 
-        for precision in ("exact", "fast"):
-            ef = InstructorEmbeddingFunction(model, device="cpu", precision=precision, document_instruction="",
-                                             query_instruction="")
+        for precision in args.precisions:
+            ef = InstructorEmbeddingFunction(
+                model, device="cpu", precision=precision, document_instruction="", query_instruction=""
+            )
             ef(docs[:32])  # warm-up
             start = time.perf_counter()
             collection = get_collection(client, f"ours-{precision}", embedding=ef, hnsw=hnsw)
@@ -85,7 +95,9 @@ def main() -> None:
             seconds = time.perf_counter() - start
             ndcg = run_queries(collection, query_texts=queries)
             results[f"instructor-integrations {precision}"] = {
-                "seconds": round(seconds, 2), "docs_per_s": round(len(ids) / seconds, 1), "ndcg@10": round(ndcg, 2)
+                "seconds": round(seconds, 2),
+                "docs_per_s": round(len(ids) / seconds, 1),
+                "ndcg@10": round(ndcg, 2),
             }
             print(f"{precision}: {seconds:.1f}s, {len(ids) / seconds:.1f} docs/s, nDCG@10 {ndcg:.2f}", flush=True)
 
@@ -95,8 +107,17 @@ def main() -> None:
         row["ndcg_delta"] = round(row["ndcg@10"] - base["ndcg@10"], 2)
     for name, row in results.items():
         print(f"  {name:>45}: {row['speedup']:.2f}x docs/s, nDCG@10 {row['ndcg@10']:.2f} ({row['ndcg_delta']:+.2f})")
-    write_json(Path(args.out), {"benchmark": "scifact_ingest", "documents": len(ids), "queries": len(queries),
-                                "results": results, "machine": machine()})
+    write_json(
+        Path(args.out),
+        {
+            "benchmark": "scifact_ingest",
+            "documents": len(ids),
+            "queries": len(queries),
+            "hnsw": args.hnsw,
+            "results": results,
+            "machine": machine(),
+        },
+    )
 
 
 if __name__ == "__main__":

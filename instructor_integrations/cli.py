@@ -152,10 +152,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             from .ray import ingest_records_with_ray
 
             counts = ingest_records_with_ray(
-                list(records()), collection=args.collection, host=args.host, port=args.port or 8000,
-                model=args.model, device=args.device, precision=args.precision, task=args.task,
-                document_instruction=args.doc_instruction, query_instruction=args.query_instruction,
-                batch_size=args.batch_size, address=args.ray_address, concurrency=args.ray_concurrency,
+                list(records()),
+                collection=args.collection,
+                host=args.host,
+                port=args.port or 8000,
+                model=args.model,
+                device=args.device,
+                precision=args.precision,
+                task=args.task,
+                document_instruction=args.doc_instruction,
+                query_instruction=args.query_instruction,
+                batch_size=args.batch_size,
+                address=args.ray_address,
+                concurrency=args.ray_concurrency,
                 num_gpus=args.ray_gpus,
             )
             written, skipped = counts.written, counts.skipped
@@ -165,8 +174,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
             client = _client(args)
             ef = InstructorEmbeddingFunction(
-                args.model, task=args.task, document_instruction=args.doc_instruction,
-                query_instruction=args.query_instruction, device=args.device, precision=args.precision,
+                args.model,
+                task=args.task,
+                document_instruction=args.doc_instruction,
+                query_instruction=args.query_instruction,
+                device=args.device,
+                precision=args.precision,
                 batch_size=args.batch_size,
             )
             collection = get_collection(client, args.collection, embedding=ef)
