@@ -40,7 +40,7 @@ with tempfile.TemporaryDirectory() as tmp:
     one = time.perf_counter() - start
     halves = [texts[0::2], texts[1::2]]
     start = time.perf_counter()
-    threads = [threading.Thread(target=e.encode, args=(h, instruction)) for e, h in zip(encoders, halves)]
+    threads = [threading.Thread(target=e.encode, args=(h, instruction)) for e, h in zip(encoders, halves, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -289,13 +289,13 @@ def _check_records(chunk: list[Any]) -> list[tuple[str, str, dict[str, Any] | No
             rid, text, metadata = record.id, record.text, record.metadata
         else:
             raise TypeError(
-                f"records must be str, (id, text, metadata) tuples or objects with id/text/metadata, got {short(record)}"
+                "records must be str, (id, text, metadata) tuples or objects with id/text/metadata, "
+                f"got {short(record)}"
             )
         rows.append((rid, text, metadata or None))
     texts = check_texts([text for _, text, _ in rows], "records[].text")
-    ids = _check_ids([rid for rid, _, _ in rows], len(rows))
-    metas = _check_metadatas([meta for _, _, meta in rows], len(rows))
-    assert ids is not None and metas is not None
+    ids = _check_ids([rid for rid, _, _ in rows], len(rows)) or []
+    metas = _check_metadatas([meta for _, _, meta in rows], len(rows)) or []
     return [(ids[i], texts[i], metas[i] or None) for i in range(len(rows))]
 
 
