@@ -70,7 +70,9 @@ def chroma_client(path: str | Path | None = None, *, host: str | None = None, po
         return chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
     if port is not None:
         raise ValueError("port was given without host; pass host= for a Chroma server")
-    folder = Path(path) if path is not None else Path(".chroma")
+    # Absolute, because Chroma caches clients by the path string: "./.chroma" from two working
+    # directories would otherwise share one client.
+    folder = (Path(path) if path is not None else Path(".chroma")).expanduser().resolve()
     return chromadb.PersistentClient(path=str(folder), settings=settings)
 
 
