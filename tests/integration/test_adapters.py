@@ -109,17 +109,31 @@ async def test_async_methods_match_sync(adapters) -> None:
 
 
 def test_llama_index_batches_are_whole(tiny_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = InstructorEmbedding(model_name=tiny_path, device="cpu", embed_batch_size=3)
-    calls: list[tuple[int, int | None]] = []
-    original = model.instructor_encoder.encode
+    """One encoder call per batch request; forward passes of embed_batch_size rows."""
+    from instructor_integrations import InstructorEncoder
 
-    def spy(texts, instruction=None, **kwargs):
-        calls.append((len(texts), kwargs.get("batch_size")))
-        return original(texts, instruction, **kwargs)
+    encoder = InstructorEncoder(tiny_path, device="cpu")
+    model = InstructorEmbedding(model_name=tiny_path, encoder=encoder, embed_batch_size=3)
+    calls: list[int] = []
+    passes: list[int] = []
+    original_encode, original_forward = encoder.encode, encoder._forward
 
-    monkeypatch.setattr(model.instructor_encoder, "encode", spy)
-    model.get_text_embedding_batch([f"text {i}" for i in range(7)])
-    assert calls == [(3, 3), (3, 3), (1, 3)]
+    def spy_encode(texts, instruction=None, **kwargs):
+        calls.append(len(texts))
+        return original_encode(texts, instruction, **kwargs)
+
+    def spy_forward(prompt, bodies):
+        passes.append(len(bodies))
+        return original_forward(prompt, bodies)
+
+    monkeypatch.setattr(encoder, "encode", spy_encode)
+    monkeypatch.setattr(encoder, "_forward", spy_forward)
+    texts = [f"text {'x ' * i}" for i in range(7)]
+    got = model.get_text_embedding_batch(texts)
+    assert calls == [7]
+    assert passes == [3, 3, 1]
+    expected = original_encode(texts, model.text_instruction)
+    assert np.abs(np.asarray(got) - expected).max() <= 1e-5
 
 
 def test_llama_index_serialization_round_trip(tiny_path: str) -> None:
