@@ -57,6 +57,14 @@ def _ray() -> Any:
     return require("ray", "ray")
 
 
+def _actor_resources(num_gpus: float, num_cpus: float | None) -> dict[str, Any]:
+    """Ray resources per actor: GPUs only when asked for; CPUs when given (fractions share CPUs)."""
+    resources: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
+    if num_cpus is not None:
+        resources["num_cpus"] = num_cpus
+    return resources
+
+
 def _encoder_kwargs(device: str | None, precision: str | None) -> dict[str, Any]:
     return {"device": device, "precision": precision}
 
@@ -111,9 +119,6 @@ def embed_dataset(
     """
     check_positive_int(batch_size, "batch_size")
     check_positive_int(concurrency, "concurrency")
-    options: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
-    if num_cpus is not None:
-        options["num_cpus"] = num_cpus
     return ds.map_batches(
         _Embedder,
         fn_constructor_kwargs={
@@ -126,7 +131,7 @@ def embed_dataset(
         batch_size=batch_size,
         concurrency=concurrency,
         batch_format="numpy",
-        **options,
+        **_actor_resources(num_gpus, num_cpus),
     )
 
 
@@ -273,9 +278,6 @@ def ingest_to_chroma(
     if id_column is None:
         ds = ds.map_batches(_AssignIds, fn_constructor_kwargs={"text_column": text_column}, batch_format="numpy")
         id_column = "_id"
-    options: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
-    if num_cpus is not None:
-        options["num_cpus"] = num_cpus
     counts = ds.map_batches(
         _ChromaWriter,
         fn_constructor_kwargs={
@@ -292,7 +294,7 @@ def ingest_to_chroma(
         batch_size=batch_size,
         concurrency=concurrency,
         batch_format="numpy",
-        **options,
+        **_actor_resources(num_gpus, num_cpus),
     )
     totals = {"embedded": 0, "skipped": 0, "written": 0}
     for row in counts.iter_rows():
