@@ -7,7 +7,6 @@ calls; the settings they accept are resolved here, once, the same way for all of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ._validation import check_instruction, short
 from .encoder import InstructorEncoder, get_encoder
@@ -42,7 +41,7 @@ def resolve_instructions(
     return (pair.query if query is None else query, pair.document if document is None else document)
 
 
-def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None, **extra: Any) -> InstructorEncoder:
+def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None) -> InstructorEncoder:
     """The encoder to use: the one given, else the process-wide one for these settings."""
     if encoder is not None:
         if not isinstance(encoder, InstructorEncoder):
@@ -55,5 +54,4 @@ def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None
         precision=settings.precision,
         max_seq_length=settings.max_seq_length,
         instructor_pooling=settings.instructor_pooling,
-        **extra,
     )

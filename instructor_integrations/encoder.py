@@ -151,7 +151,8 @@ class InstructorEncoder:
         if not isinstance(model_name_or_path, (str, os.PathLike)) or not str(model_name_or_path).strip():
             raise TypeError(f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}")
         self.model_name = os.fspath(model_name_or_path)
-        self.batch_size = int(check_positive_int(batch_size, "batch_size") or 32)
+        check_positive_int(batch_size, "batch_size")
+        self.batch_size: int = batch_size
         if token_budget != "auto":
             check_positive_int(token_budget, "token_budget (or 'auto')", allow_none=True)
         check_positive_int(max_seq_length, "max_seq_length", allow_none=True)

@@ -53,10 +53,6 @@ class IngestCounts:
     written: int
 
 
-def _ray() -> Any:
-    return require("ray", "ray")
-
-
 def _actor_resources(num_gpus: float, num_cpus: float | None) -> dict[str, Any]:
     """Ray resources per actor: GPUs only when asked for; CPUs when given (fractions share CPUs)."""
     resources: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
@@ -316,7 +312,7 @@ def ingest_records_with_ray(
     **kwargs: Any,
 ) -> IngestCounts:
     """Ingest :class:`~instructor_integrations.sources.Record` chunks through Ray (the CLI's ``--ray``)."""
-    ray = _ray()
+    ray = require("ray", "ray")
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     rows = [{"id": r.id, "text": r.text, _METADATA_COLUMN: json.dumps(r.metadata)} for r in records]
