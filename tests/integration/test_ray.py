@@ -104,3 +104,35 @@ def test_sigkill_midway_then_resume(chroma_server, tmp_path: Path) -> None:
     assert len(ids) == N and len(set(ids)) == N
     expected = get_encoder(str(TINY), device="cpu").encode(TEXTS, GENERIC_RETRIEVAL.document)
     assert np.abs(vectors - expected).max() <= 1e-5
+
+
+def test_cli_ingest_with_ray(chroma_server, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"doc{i}.txt").write_text(f"Document {i} about the {['sea', 'sky', 'soil'][i % 3]}.\n")
+    command = [
+        sys.executable,
+        "-m",
+        "instructor_integrations.cli",
+        "ingest",
+        str(folder),
+        "--collection",
+        "ray-cli",
+        "--host",
+        chroma_server[0],
+        "--port",
+        str(chroma_server[1]),
+        "--model",
+        str(TINY),
+        "--device",
+        "cpu",
+        "--ray",
+        "--no-progress",
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "chunks: 5  added: 5  skipped: 0" in first.stdout
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "added: 0  skipped: 5" in again.stdout
