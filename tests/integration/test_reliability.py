@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 import uuid
@@ -52,7 +53,14 @@ def test_encoder_is_safe_from_many_threads() -> None:
 
 async def _concurrent(call, queries: list[str]) -> tuple[list, dict]:
     lags: list[float] = []
+    gc_pauses: list[float] = []
     stop = asyncio.Event()
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_pauses.append(-time.perf_counter())
+        elif gc_pauses:
+            gc_pauses[-1] += time.perf_counter()
 
     async def ticker() -> None:
         while not stop.is_set():
@@ -60,13 +68,28 @@ async def _concurrent(call, queries: list[str]) -> tuple[list, dict]:
             await asyncio.sleep(0.01)
             lags.append(time.perf_counter() - before - 0.01)
 
-    tick = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    results = await asyncio.gather(*(call(q) for q in queries))
-    elapsed = time.perf_counter() - started
-    stop.set()
-    await tick
-    return results, {"ticks": len(lags), "max_lag": max(lags, default=0.0), "elapsed": elapsed}
+    # The whole suite's objects are frozen out of the collector first: a full collection over them
+    # inside the timed window measures the test suite's heap, not this package's event-loop use.
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(on_gc)
+    try:
+        tick = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        results = await asyncio.gather(*(call(q) for q in queries))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await tick
+    finally:
+        gc.callbacks.remove(on_gc)
+        gc.unfreeze()
+    stats = {
+        "ticks": len(lags),
+        "max_lag": max(lags, default=0.0),
+        "elapsed": elapsed,
+        "max_gc_pause": max(gc_pauses, default=0.0),
+    }
+    return results, stats
 
 
 @pytest.mark.parametrize("framework", ["langchain", "llama-index"])
@@ -83,7 +106,7 @@ async def test_200_concurrent_async_queries(framework: str) -> None:
     # The loop kept running while the 200 requests were embedded in worker threads: it ticked
     # throughout, and no single tick waited for a large share of the whole run.
     assert loop["ticks"] >= 5
-    assert loop["max_lag"] < max(0.25, loop["elapsed"] / 4)
+    assert loop["max_lag"] < max(0.25, loop["elapsed"] / 4), loop
     print(
         f"{framework}: {len(QUERIES)} concurrent queries in {loop['elapsed']:.2f}s, "
         f"{loop['ticks']} loop ticks, max lag {loop['max_lag'] * 1000:.1f} ms"
