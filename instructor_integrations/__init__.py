@@ -14,7 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .encoder import (
+# Before anything imports torch: the OpenMP runtime reads its environment once, when torch loads.
+from ._cpu import apply_openmp_defaults, tune_cpu_allocator
+
+apply_openmp_defaults()
+
+from .encoder import (  # noqa: E402
     DEFAULT_MODEL,
     InstructorEncoder,
     clear_encoder_cache,
@@ -48,6 +53,7 @@ __all__ = [
     "get_encoder",
     "get_preset",
     "is_instructor_checkpoint",
+    "tune_cpu_allocator",
 ]
 
 _LAZY = {

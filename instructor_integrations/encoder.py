@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._cpu import tune_cpu_process
 from ._runtime import Plan, resolve_device, resolve_plan
 from ._validation import check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
@@ -161,6 +162,8 @@ class InstructorEncoder:
         if not isinstance(trust_remote_code, bool):
             raise TypeError(f"trust_remote_code must be True or False, got {short(trust_remote_code)}")
         self.plan: Plan = resolve_plan(resolve_device(device), dtype, precision)
+        if self.plan.device.type == "cpu":
+            tune_cpu_process()
         if token_budget == "auto":
             token_budget = CPU_TOKEN_BUDGET if self.plan.device.type == "cpu" else None
         self.token_budget: int | None = token_budget if isinstance(token_budget, int) else None

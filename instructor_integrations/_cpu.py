@@ -1,0 +1,161 @@
+"""Process settings that decide CPU inference speed: OpenMP thread waiting and glibc ``malloc``.
+
+Two measured effects on a 2-core AMX Xeon VM, instructor-base architecture in bfloat16 (numbers in
+docs/performance.md):
+
+* **OpenMP workers that go to sleep between operators.** PyTorch's OpenMP pool (GNU libgomp) spins
+  only briefly before a worker sleeps; a sleeping vCPU is slow to come back, and every operator
+  starts with its threads waking up. One 8x512 forward pass took 1.48 s with the default and
+  0.72-0.78 s with ``GOMP_SPINCOUNT=10000000`` (a worker spins for up to about half a second before
+  sleeping). libgomp reads the variable once, when torch is imported, so
+  :func:`apply_openmp_defaults` sets it (if unset) on ``import instructor_integrations`` *before*
+  torch is imported; when torch was imported first it cannot, and the encoder logs how to set it.
+* **Freed memory returned to the kernel after every operator.** With glibc's defaults, blocks above
+  the dynamic mmap threshold are fresh ``mmap`` s and the heap top is trimmed, so each batch
+  page-faults its working memory in again (about 110,000 faults per 8x512 forward pass).
+  :func:`tune_cpu_allocator` raises the mmap and trim thresholds (``mallopt``) so freed blocks are
+  reused; the process keeps up to :data:`TRIM_THRESHOLD` of free heap instead of returning it.
+
+``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0`` turns both off. Neither applies off glibc/libgomp (macOS,
+Windows, musl), and the allocator is left alone when jemalloc or tcmalloc is preloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import platform
+import sys
+import threading
+
+__all__ = [
+    "MMAP_THRESHOLD",
+    "OPENMP_DEFAULTS",
+    "TRIM_THRESHOLD",
+    "apply_openmp_defaults",
+    "cpu_tuning_enabled",
+    "openmp_defaults_in_force",
+    "tune_cpu_allocator",
+    "tune_cpu_process",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Environment the OpenMP runtime reads when torch is imported (only set where unset).
+OPENMP_DEFAULTS = {"GOMP_SPINCOUNT": "10000000"}
+#: Blocks up to this size come from the heap (and are reused) rather than from a fresh ``mmap``.
+MMAP_THRESHOLD = 512 * 1024 * 1024
+#: Free memory at the top of the heap kept for reuse before it is returned to the kernel.
+TRIM_THRESHOLD = 1024 * 1024 * 1024
+_TOP_PAD = 64 * 1024 * 1024
+# mallopt parameter numbers from <malloc.h>.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_ENV = "INSTRUCTOR_INTEGRATIONS_TUNE_CPU"
+
+_lock = threading.Lock()
+_allocator_applied: bool | None = None
+
+
+def cpu_tuning_enabled() -> bool:
+    """Whether the CPU settings are applied (``INSTRUCTOR_INTEGRATIONS_TUNE_CPU`` is not 0/false/no/off).
+
+    Examples:
+        >>> import os
+        >>> os.environ["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
+        >>> cpu_tuning_enabled()
+        False
+        >>> del os.environ["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"]
+    """
+    return os.environ.get(_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def apply_openmp_defaults() -> dict[str, str]:
+    """Set :data:`OPENMP_DEFAULTS` in ``os.environ`` where unset, if torch is not imported yet.
+
+    Called by ``import instructor_integrations``. Variables the user set are never changed.
+
+    Returns:
+        The variables set by this call (empty when tuning is off, torch was already imported, or
+        everything was set already).
+    """
+    if not cpu_tuning_enabled() or "torch" in sys.modules:
+        return {}
+    changed = {key: value for key, value in OPENMP_DEFAULTS.items() if key not in os.environ}
+    os.environ.update(changed)
+    return changed
+
+
+def openmp_defaults_in_force() -> bool:
+    """Whether every variable of :data:`OPENMP_DEFAULTS` is in the environment.
+
+    This package sets them before torch is imported; a value the user set is trusted to have been
+    there before torch was imported (the runtime reads its environment once, then).
+
+    Examples:
+        >>> openmp_defaults_in_force() in (True, False)
+        True
+    """
+    return all(key in os.environ for key in OPENMP_DEFAULTS)
+
+
+def tune_cpu_allocator() -> bool:
+    """Set glibc's mmap and trim thresholds for inference; once per process.
+
+    Returns:
+        True when the settings are in force (set now or by an earlier call), False where they do not
+        apply: not glibc, an allocator preloaded with ``LD_PRELOAD``, or ``mallopt`` refused.
+
+    Examples:
+        >>> tune_cpu_allocator() in (True, False)
+        True
+    """
+    global _allocator_applied
+    with _lock:
+        if _allocator_applied is None:
+            _allocator_applied = _apply_allocator()
+        return _allocator_applied
+
+
+def _apply_allocator() -> bool:
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        logger.debug("Allocator tuning skipped: not glibc")
+        return False
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "jemalloc" in preload or "tcmalloc" in preload:
+        logger.debug("Allocator tuning skipped: %s is preloaded", preload)
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    settings = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD), (_M_TOP_PAD, _TOP_PAD))
+    if not all(mallopt(param, value) == 1 for param, value in settings):
+        logger.debug("Allocator tuning: mallopt refused a setting")
+        return False
+    logger.info(
+        "Tuned glibc malloc for CPU inference (mmap threshold %d MiB, trim threshold %d MiB); "
+        "set %s=0 to leave the defaults",
+        MMAP_THRESHOLD >> 20,
+        TRIM_THRESHOLD >> 20,
+        _ENV,
+    )
+    return True
+
+
+def tune_cpu_process() -> None:
+    """What a CPU encoder does on creation: tune the allocator and say if OpenMP is not set up."""
+    if not cpu_tuning_enabled():
+        return
+    tune_cpu_allocator()
+    if not openmp_defaults_in_force():
+        logger.info(
+            "torch was imported before instructor_integrations, so OpenMP threads sleep between operators "
+            "(up to 2x slower on some CPUs): set %s in the environment before starting Python, or import "
+            "instructor_integrations first. See docs/performance.md.",
+            " ".join(f"{key}={value}" for key, value in OPENMP_DEFAULTS.items()),
+        )
