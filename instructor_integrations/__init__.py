@@ -26,8 +26,8 @@ from .encoder import (  # noqa: E402
     get_encoder,
     is_instructor_checkpoint,
 )
-from .errors import ModelLoadError, NonFiniteEmbeddingError
-from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset
+from .errors import ModelLoadError, NonFiniteEmbeddingError  # noqa: E402
+from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chroma import InstructorEmbeddingFunction

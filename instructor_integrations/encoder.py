@@ -22,14 +22,14 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._cpu import tune_cpu_process
+from ._cpu import release_free_memory, tune_cpu_process
 from ._runtime import Plan, resolve_device, resolve_plan
 from ._validation import check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
@@ -187,7 +187,9 @@ class InstructorEncoder:
                 raise ValueError(f"compile=True needs a transformer backbone; {self.model_name!r} has none")
             # sentence-transformers calls ``model.forward`` itself (not ``model(...)``), so the module's
             # own ``compile()`` would never run: compile the bound forward, as transformers' docs do.
-            options = {"freezing": True} if self.plan.device.type == "cpu" else None
+            options: dict[str, str | int | bool | Callable[..., Any]] | None = (
+                {"freezing": True} if self.plan.device.type == "cpu" else None
+            )
             backbone.forward = torch.compile(backbone.forward, dynamic=True, options=options)
         self._normalizes = any(type(module).__name__ == "Normalize" for module in self._model)
         dimension = self._model.get_embedding_dimension()
@@ -432,6 +434,8 @@ class InstructorEncoder:
                         self._collect(pending, out)
                     bar.update(len(members))
                 self._collect(pending, out)
+            if self.plan.device.type == "cpu":
+                release_free_memory()
         if self._normalizes and self.plan.weight_dtype != torch.float32:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             np.divide(out, norms, out=out, where=norms > 0)

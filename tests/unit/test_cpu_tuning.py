@@ -105,3 +105,35 @@ def test_encoder_says_how_to_set_openmp_when_torch_came_first(
     with caplog.at_level("INFO", logger="instructor_integrations._cpu"):
         InstructorEncoder(tiny_path, device="cpu")
     assert "GOMP_SPINCOUNT=10000000" in caplog.text
+
+
+def test_cpu_encode_hands_free_memory_back_after_each_call(
+    monkeypatch: pytest.MonkeyPatch, tiny_encoder: InstructorEncoder
+) -> None:
+    import instructor_integrations.encoder as encoder_module
+
+    calls: list[int] = []
+    monkeypatch.setattr(encoder_module, "release_free_memory", lambda: calls.append(1))
+    tiny_encoder.encode(["one", "two", "three"], instruction="Represent the word: ", batch_size=1)
+    assert calls == [1]  # once per call, not once per batch
+
+
+@pytest.mark.skipif(not GLIBC, reason="malloc_trim is glibc's")
+def test_release_free_memory_returns_the_heap_to_the_kernel() -> None:
+    code = textwrap.dedent(
+        """
+        import resource, torch
+        from instructor_integrations import _cpu
+        assert _cpu.tune_cpu_allocator()
+        def rss():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * resource.getpagesize() // 2**20
+        blocks = [torch.ones(4 * 1024 * 1024) for _ in range(50)]  # 800 MiB from the heap
+        del blocks
+        held = rss()
+        _cpu.release_free_memory()
+        print(held, rss())
+        """
+    )
+    held, released = map(int, _run(code).split())
+    assert held - released > 500, (held, released)
