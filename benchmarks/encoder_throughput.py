@@ -1,13 +1,24 @@
 """Benchmark 1: encoder throughput on the instructor-base architecture (random weights).
 
 Workload: SciFact abstracts with the SciFact document instruction and SciFact queries with the
-query instruction (instructor-base's preset), mixed lengths. Compared in one run:
+query instruction (instructor-base's preset), mixed lengths. Variants (``--variants``):
 
-* baseline: plain ``SentenceTransformer.encode(prompt=...)``, float32, default settings;
-* this package, ``precision="exact"`` (float32, reference semantics);
-* this package, ``precision="fast"`` (bfloat16 where the hardware runs it fast).
+* ``st-fp32``: the baseline, plain ``SentenceTransformer.encode(prompt=...)``, float32, default settings;
+* ``st-fp32+cpu``: the same with this package's CPU process settings (OpenMP spin count set before
+  torch loads, glibc allocator tuned; see ``instructor_integrations/_cpu.py``): what those settings
+  alone give a plain sentence-transformers user;
+* ``exact``: this package, ``precision="exact"`` (float32, reference semantics);
+* ``fast``: this package, ``precision="fast"`` (bfloat16 where the hardware runs it fast);
+* ``fast+compile``: ``fast`` with ``compile=True`` (Inductor, weights frozen, on the CPU).
 
-    python benchmarks/encoder_throughput.py [--docs 160 --queries 300 --arch base]
+Every measurement runs in a fresh process (the CPU settings are process-wide; the baseline runs with
+``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0`` so it never gets them), after a warm-up call; ``setup`` is
+loading + compilation + warm-up.
+The variants are interleaved over ``--rounds`` rounds, because this machine's speed drifts by tens
+of percent over minutes; each variant's ratio is the median of its per-round ratios to the baseline
+of the same round.
+
+    python benchmarks/encoder_throughput.py [--docs 160 --queries 300 --rounds 2 --arch base]
 
 Prints seconds, tokens/s and ratios to the baseline; writes docs/benchmarks/encoder_throughput.json.
 """
@@ -15,17 +26,79 @@ Prints seconds, tokens/s and ratios to the baseline; writes docs/benchmarks/enco
 from __future__ import annotations
 
 import argparse
-import gc
+import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 from _common import ROOT, build_random_instructor, machine, scifact_workload, write_json
+
+VARIANTS = ("st-fp32", "st-fp32+cpu", "exact", "fast", "fast+compile")
+BASELINE = "st-fp32"
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One measurement in this process; writes seconds and vectors to ``--result``."""
+    from instructor_integrations.instructions import get_preset
+
+    preset = get_preset("SciFact", "hkunlp/instructor-base")
+    docs, queries = scifact_workload(args.docs, args.queries)
+    variant = args.worker
+    started = time.perf_counter()
+    if variant.startswith("st-fp32"):
+        from sentence_transformers import SentenceTransformer
+
+        if variant.endswith("+cpu"):
+            from instructor_integrations import tune_cpu_allocator
+
+            tune_cpu_allocator()
+        st = SentenceTransformer(args.model, device=args.device)
+
+        def run(d: list[str], q: list[str]) -> np.ndarray:
+            return np.concatenate([st.encode(d, prompt=preset.document), st.encode(q, prompt=preset.query)])
+
+    else:
+        from instructor_integrations import InstructorEncoder
+
+        precision, _, option = variant.partition("+")
+        kwargs: dict[str, Any] = {}
+        if option == "compile":
+            kwargs["compile"] = True
+        if args.token_budget is not None:
+            kwargs["token_budget"] = args.token_budget
+        encoder = InstructorEncoder(args.model, device=args.device, precision=precision, **kwargs)
+
+        def run(d: list[str], q: list[str]) -> np.ndarray:
+            return np.concatenate([encoder.encode(d, preset.document), encoder.encode(q, preset.query)])
+
+    run(docs[:8], queries[:8])  # warm-up (and compilation)
+    setup = time.perf_counter() - started
+    start = time.perf_counter()
+    out = run(docs, queries)
+    seconds = time.perf_counter() - start
+    np.save(args.result + ".npy", out)
+    Path(args.result).write_text(json.dumps({"seconds": seconds, "setup_seconds": setup}))
+
+
+def measure(args: argparse.Namespace, model: str, variant: str, result: str) -> dict[str, float]:
+    command = [sys.executable, __file__, "--worker", variant, "--model", model, "--result", result]
+    command += ["--docs", str(args.docs), "--queries", str(args.queries), "--device", args.device]
+    if args.token_budget is not None:
+        command += ["--token-budget", str(args.token_budget)]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if variant == BASELINE:
+        env["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
+    subprocess.run(command, check=True, env=env)
+    data: dict[str, float] = json.loads(Path(result).read_text())
+    return data
 
 
 def main() -> None:
@@ -33,81 +106,90 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=160)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--arch", choices=["base", "large"], default="base")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {VARIANTS}")
     parser.add_argument("--token-budget", type=int, default=None, help="override the encoder's token budget")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "encoder_throughput.json"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
 
-    import torch
     from sentence_transformers import SentenceTransformer
 
-    from instructor_integrations import InstructorEncoder
     from instructor_integrations.instructions import get_preset
 
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or BASELINE not in variants:
+        parser.error(f"--variants must include {BASELINE!r} and name only {VARIANTS}; got {unknown or variants}")
     preset = get_preset("SciFact", "hkunlp/instructor-base")
     docs, queries = scifact_workload(args.docs, args.queries)
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(build_random_instructor(Path(tmp), args.arch))
-        tokenizer = SentenceTransformer(path, device="cpu").tokenizer
+        model = str(build_random_instructor(Path(tmp), args.arch))
+        tokenizer = SentenceTransformer(model, device="cpu").tokenizer
         tokens = sum(
             min(512, len(tokenizer(instruction + text)["input_ids"]))
             for instruction, texts in ((preset.document, docs), (preset.query, queries))
             for text in texts
         )
-        results: dict[str, dict[str, float]] = {}
-        outputs: dict[str, np.ndarray] = {}
-
-        def timed(name: str, run: Callable[[list[str], list[str]], np.ndarray]) -> None:
-            run(docs[:8], queries[:8])  # warm-up
-            gc.collect()
-            start = time.perf_counter()
-            out = run(docs, queries)
-            seconds = time.perf_counter() - start
-            outputs[name] = out
-            results[name] = {"seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1)}
-            print(f"{name:>22}: {seconds:7.2f} s  {tokens / seconds:9.1f} tokens/s", flush=True)
-
-        plain = SentenceTransformer(path, device=args.device)
-
-        def baseline(d: list[str], q: list[str], st: SentenceTransformer = plain) -> np.ndarray:
-            a = st.encode(d, prompt=preset.document)
-            b = st.encode(q, prompt=preset.query)
-            return np.concatenate([a, b])
-
-        timed("sentence-transformers fp32", baseline)
-        del plain, baseline
-        for precision in ("exact", "fast"):
-            kwargs = {} if args.token_budget is None else {"token_budget": args.token_budget}
-            encoder = InstructorEncoder(path, device=args.device, precision=precision, **kwargs)
-
-            def ours(d: list[str], q: list[str], encoder: InstructorEncoder = encoder) -> np.ndarray:
-                return np.concatenate([encoder.encode(d, preset.document), encoder.encode(q, preset.query)])
-
-            timed(f"instructor-integrations {precision}", ours)
-            results[f"instructor-integrations {precision}"]["token_budget"] = encoder.token_budget or 0
-            del encoder
-        base = results["sentence-transformers fp32"]["seconds"]
-        for row in results.values():
-            row["speedup"] = round(base / row["seconds"], 2)
-        exact, fast = outputs["instructor-integrations exact"], outputs["instructor-integrations fast"]
-        cosine = (exact * fast).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(fast, axis=1))
-        print("\nspeedup vs plain sentence-transformers fp32:")
-        for name, row in results.items():
-            print(f"  {name:>32}: {row['speedup']:.2f}x")
-        print(f"fast vs exact cosine: min {cosine.min():.5f}, mean {cosine.mean():.5f}")
-        write_json(
-            Path(args.out),
-            {
-                "benchmark": "encoder_throughput",
-                "arch": args.arch,
-                "workload": {"docs": len(docs), "queries": len(queries), "tokens": tokens},
-                "device": args.device,
-                "results": results,
-                "fast_vs_exact_cosine": {"min": float(cosine.min()), "mean": float(cosine.mean())},
-                "machine": machine(),
-                "torch_threads": torch.get_num_threads(),
-            },
+        print(f"workload: {len(docs)} abstracts + {len(queries)} queries, {tokens} tokens", flush=True)
+        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+        vectors: dict[str, np.ndarray] = {}
+        for round_index in range(args.rounds):
+            for variant in variants:
+                result = str(Path(tmp) / f"{variant}-{round_index}.json")
+                row = measure(args, model, variant, result)
+                runs[variant].append(row)
+                if round_index == 0:
+                    vectors[variant] = np.load(result + ".npy")
+                print(
+                    f"round {round_index + 1} {variant:>15}: {row['seconds']:7.2f} s  "
+                    f"{tokens / row['seconds']:8.1f} tokens/s  (setup {row['setup_seconds']:.1f} s)",
+                    flush=True,
+                )
+    results: dict[str, dict[str, Any]] = {}
+    for variant in variants:
+        seconds = [r["seconds"] for r in runs[variant]]
+        ratios = [b["seconds"] / r["seconds"] for b, r in zip(runs[BASELINE], runs[variant], strict=True)]
+        median = statistics.median(seconds)
+        results[variant] = {
+            "seconds": [round(s, 2) for s in seconds],
+            "median_seconds": round(median, 2),
+            "tokens_per_s": round(tokens / median, 1),
+            "setup_seconds": [round(r["setup_seconds"], 1) for r in runs[variant]],
+            "speedup_per_round": [round(x, 2) for x in ratios],
+            "speedup": round(statistics.median(ratios), 2),
+        }
+    exact = vectors.get("exact", vectors[BASELINE])
+    cosines: dict[str, dict[str, float]] = {}
+    for variant, out in vectors.items():
+        cosine = (exact * out).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(out, axis=1))
+        cosines[variant] = {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)}
+    print("\nspeedup vs plain sentence-transformers fp32 (median of per-round ratios):")
+    for variant, row in results.items():
+        print(
+            f"  {variant:>15}: {row['speedup']:.2f}x  (rounds {row['speedup_per_round']}), "
+            f"cosine to exact min {cosines[variant]['min']:.5f}"
         )
+    write_json(
+        Path(args.out),
+        {
+            "benchmark": "encoder_throughput",
+            "command": " ".join(["python", "benchmarks/encoder_throughput.py", *sys.argv[1:]]),
+            "arch": args.arch,
+            "workload": {"docs": len(docs), "queries": len(queries), "tokens": tokens},
+            "device": args.device,
+            "rounds": args.rounds,
+            "results": results,
+            "cosine_to_exact": cosines,
+            "machine": machine(),
+        },
+    )
 
 
 if __name__ == "__main__":

