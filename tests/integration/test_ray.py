@@ -93,8 +93,26 @@ def test_ray_ingest_equals_single_process(chroma_server, tmp_path: Path) -> None
     assert again == {"embedded": 0, "skipped": N, "written": 0}
 
 
+def settle(server: tuple[str, int], name: str, quiet: float = 3.0, limit: float = 90.0) -> None:
+    """Wait until the collection's count stops changing: a Ray worker outside the killed process
+    group may still finish the write it had in flight."""
+    import chromadb
+
+    collection = chromadb.HttpClient(host=server[0], port=server[1]).get_collection(name, embedding_function=None)
+    deadline = time.monotonic() + limit
+    last = collection.count()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = collection.count()
+        if now == last:
+            return
+        last = now
+    raise AssertionError(f"{name!r} kept changing for {limit} s after the kill: {last} stored")
+
+
 def test_sigkill_midway_then_resume(chroma_server, tmp_path: Path) -> None:
     run_ingest(chroma_server, "ray-killed", tmp_path, batch=100, kill_at=300)
+    settle(chroma_server, "ray-killed")
     partial, _ = stored(chroma_server, "ray-killed")
     assert 0 < len(partial) < N, f"kill landed outside the run: {len(partial)} stored"
     counts = run_ingest(chroma_server, "ray-killed", tmp_path, batch=100)
