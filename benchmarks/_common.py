@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,45 @@ def scifact_workload(n_docs: int, n_queries: int) -> tuple[list[str], list[str]]
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- interleaved rounds of fresh processes
+BASELINE = "st-fp32"
+
+
+def parse_variants(parser: argparse.ArgumentParser, text: str, allowed: tuple[str, ...]) -> list[str]:
+    """The comma-separated ``--variants``; the baseline must be among them."""
+    variants = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(allowed))
+    if unknown or BASELINE not in variants:
+        parser.error(f"--variants must include {BASELINE!r} and name only {allowed}; got {unknown or variants}")
+    return variants
+
+
+def run_variant(command: list[str], variant: str, result: Path, **env: str) -> dict[str, Any]:
+    """Run one measurement in a fresh process and read its JSON result.
+
+    The baseline runs with ``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0``: it never gets this package's
+    process-wide CPU settings, even though the worker imports the package.
+    """
+    full_env = {**os.environ, **env}
+    if variant == BASELINE:
+        full_env["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
+    subprocess.run(command, check=True, env=full_env)
+    data: dict[str, Any] = json.loads(result.read_text())
+    return data
+
+
+def round_stats(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per variant: seconds of each round, their median, the per-round ratios to the baseline and their median."""
+    stats: dict[str, dict[str, Any]] = {}
+    for variant, rows in runs.items():
+        seconds = [r["seconds"] for r in rows]
+        ratios = [b["seconds"] / r["seconds"] for b, r in zip(runs[BASELINE], rows, strict=True)]
+        stats[variant] = {
+            "seconds": [round(s, 2) for s in seconds],
+            "median_seconds": statistics.median(seconds),
+            "speedup_per_round": [round(x, 2) for x in ratios],
+            "speedup": round(statistics.median(ratios), 2),
+        }
+    return stats

@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,10 +37,19 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
-from _common import ROOT, build_random_instructor, machine, scifact_workload, write_json
+from _common import (
+    BASELINE,
+    ROOT,
+    build_random_instructor,
+    machine,
+    parse_variants,
+    round_stats,
+    run_variant,
+    scifact_workload,
+    write_json,
+)
 
 VARIANTS = ("st-fp32", "st-fp32+cpu", "exact", "fast", "fast+compile")
-BASELINE = "st-fp32"
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -88,17 +95,12 @@ def worker(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps({"seconds": seconds, "setup_seconds": setup}))
 
 
-def measure(args: argparse.Namespace, model: str, variant: str, result: str) -> dict[str, float]:
+def measure(args: argparse.Namespace, model: str, variant: str, result: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", variant, "--model", model, "--result", result]
     command += ["--docs", str(args.docs), "--queries", str(args.queries), "--device", args.device]
     if args.token_budget is not None:
         command += ["--token-budget", str(args.token_budget)]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    if variant == BASELINE:
-        env["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
-    subprocess.run(command, check=True, env=env)
-    data: dict[str, float] = json.loads(Path(result).read_text())
-    return data
+    return run_variant(command, variant, Path(result), TOKENIZERS_PARALLELISM="false")
 
 
 def main() -> None:
@@ -123,10 +125,7 @@ def main() -> None:
 
     from instructor_integrations.instructions import get_preset
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown or BASELINE not in variants:
-        parser.error(f"--variants must include {BASELINE!r} and name only {VARIANTS}; got {unknown or variants}")
+    variants = parse_variants(parser, args.variants, VARIANTS)
     preset = get_preset("SciFact", "hkunlp/instructor-base")
     docs, queries = scifact_workload(args.docs, args.queries)
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +137,7 @@ def main() -> None:
             for text in texts
         )
         print(f"workload: {len(docs)} abstracts + {len(queries)} queries, {tokens} tokens", flush=True)
-        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+        runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
         vectors: dict[str, np.ndarray] = {}
         for round_index in range(args.rounds):
             for variant in variants:
@@ -153,17 +152,15 @@ def main() -> None:
                     flush=True,
                 )
     results: dict[str, dict[str, Any]] = {}
-    for variant in variants:
-        seconds = [r["seconds"] for r in runs[variant]]
-        ratios = [b["seconds"] / r["seconds"] for b, r in zip(runs[BASELINE], runs[variant], strict=True)]
-        median = statistics.median(seconds)
+    for variant, stats in round_stats(runs).items():
+        median = stats["median_seconds"]
         results[variant] = {
-            "seconds": [round(s, 2) for s in seconds],
+            "seconds": stats["seconds"],
             "median_seconds": round(median, 2),
             "tokens_per_s": round(tokens / median, 1),
             "setup_seconds": [round(r["setup_seconds"], 1) for r in runs[variant]],
-            "speedup_per_round": [round(x, 2) for x in ratios],
-            "speedup": round(statistics.median(ratios), 2),
+            "speedup_per_round": stats["speedup_per_round"],
+            "speedup": stats["speedup"],
         }
     exact = vectors.get("exact", vectors[BASELINE])
     cosines: dict[str, dict[str, float]] = {}

@@ -19,20 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from _common import ROOT, SCIFACT, machine, write_json
+from _common import BASELINE, ROOT, SCIFACT, machine, parse_variants, round_stats, run_variant, write_json
 
 VARIANTS = ("st-fp32", "st-fp32+cpu", "exact", "fast")
-BASELINE = "st-fp32"
 
 
 def worker(args: argparse.Namespace) -> dict[str, float]:
@@ -114,11 +112,8 @@ def main() -> None:
         Path(args.result).write_text(json.dumps(worker(args)))
         return
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown or BASELINE not in variants:
-        parser.error(f"--variants must include {BASELINE!r} and name only {VARIANTS}; got {unknown or variants}")
-    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    variants = parse_variants(parser, args.variants, VARIANTS)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds):
             for variant in variants:
@@ -126,29 +121,22 @@ def main() -> None:
                 command = [sys.executable, __file__, "--worker", variant, "--result", str(result), "--hnsw", args.hnsw]
                 if args.limit_docs is not None:
                     command += ["--limit-docs", str(args.limit_docs)]
-                env = dict(os.environ)
-                if variant == BASELINE:
-                    env["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
-                subprocess.run(command, check=True, env=env)
-                row = json.loads(result.read_text())
+                row = run_variant(command, variant, result)
                 runs[variant].append(row)
                 print(
                     f"round {round_index + 1} {variant:>14}: {row['seconds']:6.1f} s, "
                     f"{row['documents'] / row['seconds']:6.1f} docs/s, nDCG@10 {row['ndcg@10']:.2f}",
                     flush=True,
                 )
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, Any]] = {}
     base_ndcg = runs[BASELINE][0]["ndcg@10"]
-    for variant in variants:
-        seconds = [r["seconds"] for r in runs[variant]]
-        ratios = [b["seconds"] / r["seconds"] for b, r in zip(runs[BASELINE], runs[variant], strict=True)]
-        median = statistics.median(seconds)
+    for variant, stats in round_stats(runs).items():
         ndcg = runs[variant][0]["ndcg@10"]
         results[variant] = {
-            "seconds": [round(x, 2) for x in seconds],
-            "docs_per_s": round(runs[variant][0]["documents"] / median, 1),
-            "speedup_per_round": [round(x, 2) for x in ratios],
-            "speedup": round(statistics.median(ratios), 2),
+            "seconds": stats["seconds"],
+            "docs_per_s": round(runs[variant][0]["documents"] / stats["median_seconds"], 1),
+            "speedup_per_round": stats["speedup_per_round"],
+            "speedup": stats["speedup"],
             "ndcg@10": round(ndcg, 2),
             "ndcg_delta": round(ndcg - base_ndcg, 2),
         }
