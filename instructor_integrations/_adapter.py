@@ -25,6 +25,7 @@ class AdapterSettings:
     precision: str | None = None
     max_seq_length: int | None = None
     instructor_pooling: bool | None = None
+    compile: bool = False
 
 
 def resolve_instructions(
@@ -54,4 +55,5 @@ def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None
         precision=settings.precision,
         max_seq_length=settings.max_seq_length,
         instructor_pooling=settings.instructor_pooling,
+        compile=settings.compile or None,
     )

@@ -181,6 +181,9 @@ class InstructorEncoder:
         elif self.instructor_pooling:
             self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
         self._model.set_pooling_include_prompt(not self.instructor_pooling)
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile must be True or False, got {short(compile)}")
+        self.compiled: bool = compile
         if compile:
             backbone = getattr(self._model[0], "auto_model", None)
             if not isinstance(backbone, torch.nn.Module):

@@ -51,6 +51,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     precision: str | None = Field(default=None, description="'exact', 'fast', or None (dtype decides).")
     max_seq_length: int | None = Field(default=None, description="Token limit per input (None: model default).")
     show_progress: bool = Field(default=False, description="Show a progress bar while embedding.")
+    compile: bool = Field(
+        default=False, description="Compile the model's forward (about 30 s once; faster for large corpora)."
+    )
 
     _encoder: InstructorEncoder = PrivateAttr()
 
@@ -62,7 +65,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         data["query_instruction"], data["text_instruction"] = query, text
         data.setdefault("embed_batch_size", 32)
         super().__init__(**data)
-        settings = AdapterSettings(self.model_name, self.device, self.dtype, self.precision, self.max_seq_length)
+        settings = AdapterSettings(
+            self.model_name, self.device, self.dtype, self.precision, self.max_seq_length, compile=self.compile
+        )
         self._encoder = resolve_encoder(settings, encoder)
 
     @classmethod

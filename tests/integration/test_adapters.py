@@ -62,6 +62,21 @@ def test_one_model_in_memory(adapters, encoder: InstructorEncoder) -> None:
     assert lc.instructor_encoder.model is ch.encoder.model
 
 
+def test_compile_is_routed_to_one_compiled_encoder(tiny_path: str, encoder: InstructorEncoder) -> None:
+    # torch.compile runs at the first forward pass; building the adapters compiles nothing yet.
+    lc = InstructorEmbeddings(model_name=tiny_path, device="cpu", compile=True)
+    li = InstructorEmbedding(model_name=tiny_path, device="cpu", compile=True)
+    ch = InstructorEmbeddingFunction(tiny_path, device="cpu", compile=True)
+    compiled = lc.instructor_encoder
+    assert compiled.compiled and not encoder.compiled
+    assert compiled is not encoder
+    assert li.instructor_encoder is compiled and ch.encoder is compiled
+    # A runtime choice, like the device: not saved with a collection.
+    assert "compile" not in ch.get_config()
+    with pytest.raises(TypeError, match="compile must be True or False, got 'yes'"):
+        InstructorEmbeddingFunction(tiny_path, device="cpu", compile="yes")  # type: ignore[arg-type]
+
+
 def test_explicit_encoder_is_shared(tiny_path: str) -> None:
     own = InstructorEncoder(tiny_path, device="cpu", batch_size=4)
     assert InstructorEmbeddings(model_name=tiny_path, encoder=own).instructor_encoder is own

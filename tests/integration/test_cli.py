@@ -109,6 +109,12 @@ def test_missing_file_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == EXIT_USAGE and "nope.txt" in err and "does not exist" in err
 
 
+def test_compile_with_ray_is_usage_error(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*ingest_args(tmp_path / "db", str(corpus / "a.md")), "--ray", "--host", "127.0.0.1", "--compile"]
+    code, _, err = run(capsys, *argv)
+    assert code == EXIT_USAGE and "--compile is not available with --ray" in err
+
+
 def test_malformed_jsonl_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": broken}\n{"title": "no text"}\n')

@@ -26,3 +26,23 @@ def test_compiled_cpu_encoder_matches_the_golden_vectors(tiny_path: str, golden:
         np.testing.assert_allclose(got, reference, atol=1e-4)
     else:
         assert (got * reference).sum(1).min() >= 0.99
+
+
+def test_adapters_with_compile_give_the_golden_vectors(tiny_path: str, golden: dict) -> None:
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.langchain import InstructorEmbeddings
+
+    pairs = [pair for pair in golden["pairs"] if pair[0]]
+    instruction = pairs[0][0]
+    rows = [i for i, pair in enumerate(golden["pairs"]) if pair[0] == instruction]
+    texts = [golden["pairs"][i][1] for i in rows]
+    reference = np.asarray(golden["pair_embeddings"])[rows]
+    lc = InstructorEmbeddings(
+        model_name=tiny_path, device="cpu", precision="exact", compile=True, embed_instruction=instruction
+    )
+    ch = InstructorEmbeddingFunction(
+        tiny_path, device="cpu", precision="exact", compile=True, document_instruction=instruction
+    )
+    assert lc.instructor_encoder is ch.encoder and ch.encoder.compiled
+    np.testing.assert_allclose(np.asarray(lc.embed_documents(texts)), reference, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(ch(texts)), reference, atol=1e-4)
