@@ -59,6 +59,7 @@ _ENV = "INSTRUCTOR_INTEGRATIONS_TUNE_CPU"
 _lock = threading.Lock()
 _allocator_applied: bool | None = None
 _libc: ctypes.CDLL | None = None
+_openmp_hint_logged = False
 
 
 def cpu_tuning_enabled() -> bool:
@@ -165,11 +166,15 @@ def release_free_memory() -> None:
 
 
 def tune_cpu_process() -> None:
-    """What a CPU encoder does on creation: tune the allocator and say if OpenMP is not set up."""
+    """What a CPU encoder does on creation: tune the allocator; say once per process if OpenMP is not set up."""
     if not cpu_tuning_enabled():
         return
     tune_cpu_allocator()
-    if not openmp_defaults_in_force():
+    global _openmp_hint_logged
+    with _lock:
+        if _openmp_hint_logged or openmp_defaults_in_force():
+            return
+        _openmp_hint_logged = True
         logger.info(
             "torch was imported before instructor_integrations, so OpenMP threads sleep between operators "
             "(up to 2x slower on some CPUs): set %s in the environment before starting Python, or import "
