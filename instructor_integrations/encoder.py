@@ -119,7 +119,8 @@ class InstructorEncoder:
         compile: Compile the transformer's forward with ``torch.compile(dynamic=True)`` (on the CPU
             with Inductor's weight freezing). The first call compiles for about 30 s; measured on a
             2-core AMX CPU in ``precision="fast"``: 1.45x the throughput of eager over 105k tokens
-            (docs/performance.md). Worth it for corpora, not for a few queries. Off by default.
+            (docs/performance.md), while for all-MiniLM-L6-v2 it gained nothing end to end. Worth
+            trying for large corpora on T5-sized models, not for a few queries. Off by default.
 
     Raises:
         ModelLoadError: The model cannot be loaded; the message says where it looked.
