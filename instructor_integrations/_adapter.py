@@ -55,5 +55,5 @@ def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None
         precision=settings.precision,
         max_seq_length=settings.max_seq_length,
         instructor_pooling=settings.instructor_pooling,
-        compile=settings.compile or None,
+        compile=settings.compile,
     )

@@ -119,6 +119,16 @@ def check_pairs(pairs: Any, name: str = "pairs") -> list[tuple[str, str]]:
     return out
 
 
+def check_bool(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
+    """Validate a ``True``/``False`` setting such as ``compile`` (``None`` too when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, bool):
+        allowed = "None, True or False" if allow_none else "True or False"
+        raise TypeError(f"{name} must be {allowed}, got {short(value)}")
+    return value
+
+
 def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
     """Validate a positive ``int`` setting such as ``batch_size``."""
     if value is None and allow_none:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
-from ._validation import check_texts, short
+from ._validation import check_bool, check_texts, short
 from .encoder import DEFAULT_MODEL, InstructorEncoder
 
 _types = require("chromadb.api.types", "chroma")
@@ -99,8 +99,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self.max_seq_length = max_seq_length
         self.instructor_pooling = instructor_pooling
         self.batch_size = batch_size
-        if not isinstance(compile, bool):
-            raise TypeError(f"compile must be True or False, got {short(compile)}")
+        check_bool(compile, "compile")
         self.compile = compile
         self._settings = AdapterSettings(
             model_name, device, dtype, precision, max_seq_length, instructor_pooling, compile

@@ -17,6 +17,7 @@ sentence-transformers measures is the reference's ``n``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
@@ -31,7 +32,7 @@ import torch
 
 from ._cpu import release_free_memory, tune_cpu_process
 from ._runtime import Plan, resolve_device, resolve_plan
-from ._validation import check_instructions, check_pairs, check_positive_int, check_texts, short
+from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
 
 __all__ = [
@@ -159,10 +160,9 @@ class InstructorEncoder:
         if token_budget != "auto":
             check_positive_int(token_budget, "token_budget (or 'auto')", allow_none=True)
         check_positive_int(max_seq_length, "max_seq_length", allow_none=True)
-        if instructor_pooling is not None and not isinstance(instructor_pooling, bool):
-            raise TypeError(f"instructor_pooling must be None, True or False, got {short(instructor_pooling)}")
-        if not isinstance(trust_remote_code, bool):
-            raise TypeError(f"trust_remote_code must be True or False, got {short(trust_remote_code)}")
+        check_bool(instructor_pooling, "instructor_pooling", allow_none=True)
+        check_bool(trust_remote_code, "trust_remote_code")
+        check_bool(compile, "compile")
         self.plan: Plan = resolve_plan(resolve_device(device), dtype, precision)
         if self.plan.device.type == "cpu":
             tune_cpu_process()
@@ -182,8 +182,6 @@ class InstructorEncoder:
         elif self.instructor_pooling:
             self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
         self._model.set_pooling_include_prompt(not self.instructor_pooling)
-        if not isinstance(compile, bool):
-            raise TypeError(f"compile must be True or False, got {short(compile)}")
         self.compiled: bool = compile
         if compile:
             backbone = getattr(self._model[0], "auto_model", None)
@@ -472,6 +470,11 @@ class InstructorEncoder:
 
 # ---------------------------------------------------------------------- process-wide sharing
 _CACHE: dict[tuple[Any, ...], InstructorEncoder] = {}
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(InstructorEncoder.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -479,6 +482,11 @@ def _cache_key(model_name_or_path: str, device: torch.device, kwargs: dict[str, 
     path = Path(model_name_or_path).expanduser()
     name = str(path.resolve()) if path.exists() else model_name_or_path
     return (name, str(device), *sorted((key, repr(value)) for key, value in kwargs.items()))
+
+
+def _is_default(key: str, value: Any) -> bool:
+    """Whether ``value`` is :class:`InstructorEncoder`'s own default for ``key`` (same type, equal)."""
+    return key in _DEFAULTS and type(value) is type(_DEFAULTS[key]) and value == _DEFAULTS[key]
 
 
 def get_encoder(
@@ -497,9 +505,8 @@ def get_encoder(
         True
     """
     resolved = resolve_device(device)
-    kwargs = {
-        key: value for key, value in kwargs.items() if value is not None and not (key == "dtype" and value == "auto")
-    }
+    # None and the constructor's own defaults mean "default": they do not split the cache.
+    kwargs = {key: value for key, value in kwargs.items() if value is not None and not _is_default(key, value)}
     key = _cache_key(os.fspath(model_name_or_path), resolved, kwargs)
     with _CACHE_LOCK:
         encoder = _CACHE.get(key)

@@ -248,7 +248,7 @@ def evaluate(
         no_instructions=no_instructions,
     )
     started = time.perf_counter()
-    enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile or None)
+    enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile)
     loaded = time.perf_counter()
     if kind == "sts":
         if via != "raw":

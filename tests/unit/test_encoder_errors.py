@@ -48,6 +48,7 @@ def test_bad_model_name(bad: object) -> None:
         ({"token_budget": 0}, "token_budget"),
         ({"instructor_pooling": "yes"}, "instructor_pooling"),
         ({"trust_remote_code": "no"}, "trust_remote_code"),
+        ({"compile": 1}, "compile must be True or False, got 1"),
         ({"dtype": "fp8"}, "dtype"),
         ({"device": "gpu"}, "device"),
     ],
@@ -110,4 +111,6 @@ def test_shared_encoder_cache(tiny_path: str) -> None:
     a = get_encoder(tiny_path, device="cpu")
     assert get_encoder(tiny_path, device=None if not torch.cuda.is_available() else "cpu") is a
     assert get_encoder(tiny_path, device="cpu", dtype="auto") is a
+    # The constructor's own defaults, given explicitly, do not split the cache.
+    assert get_encoder(tiny_path, device="cpu", compile=False, batch_size=32) is a
     assert get_encoder(tiny_path, device="cpu", precision="exact") is not a
