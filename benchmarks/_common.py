@@ -138,15 +138,20 @@ def run_variant(command: list[str], variant: str, result: Path, **env: str) -> d
 
 
 def round_stats(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Per variant: seconds of each round, their median, the per-round ratios to the baseline and their median."""
+    """Per variant: seconds and setup seconds of each round, the median seconds, the per-round ratios to
+    the baseline and their median, and the median ratio counting setup (load, warm-up, compilation)."""
     stats: dict[str, dict[str, Any]] = {}
     for variant, rows in runs.items():
         seconds = [r["seconds"] for r in rows]
-        ratios = [b["seconds"] / r["seconds"] for b, r in zip(runs[BASELINE], rows, strict=True)]
+        pairs = list(zip(runs[BASELINE], rows, strict=True))
+        ratios = [b["seconds"] / r["seconds"] for b, r in pairs]
+        with_setup = [(b["seconds"] + b["setup_seconds"]) / (r["seconds"] + r["setup_seconds"]) for b, r in pairs]
         stats[variant] = {
             "seconds": [round(s, 2) for s in seconds],
             "median_seconds": statistics.median(seconds),
+            "setup_seconds": [round(r["setup_seconds"], 1) for r in rows],
             "speedup_per_round": [round(x, 2) for x in ratios],
             "speedup": round(statistics.median(ratios), 2),
+            "speedup_with_setup": round(statistics.median(with_setup), 2),
         }
     return stats

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -152,17 +151,13 @@ def main() -> None:
     base_ndcg = runs[BASELINE][0]["ndcg@10"]
     for variant, stats in round_stats(runs).items():
         ndcg = runs[variant][0]["ndcg@10"]
-        with_setup = [
-            (b["seconds"] + b["setup_seconds"]) / (r["seconds"] + r["setup_seconds"])
-            for b, r in zip(runs[BASELINE], runs[variant], strict=True)
-        ]
         results[variant] = {
             "seconds": stats["seconds"],
-            "setup_seconds": [round(r["setup_seconds"], 1) for r in runs[variant]],
+            "setup_seconds": stats["setup_seconds"],
             "docs_per_s": round(runs[variant][0]["documents"] / stats["median_seconds"], 1),
             "speedup_per_round": stats["speedup_per_round"],
             "speedup": stats["speedup"],
-            "speedup_with_setup": round(statistics.median(with_setup), 2),
+            "speedup_with_setup": stats["speedup_with_setup"],
             "ndcg@10": round(ndcg, 2),
             "ndcg@10_per_round": [round(r["ndcg@10"], 2) for r in runs[variant]],
             "ndcg_delta": round(ndcg - base_ndcg, 2),
