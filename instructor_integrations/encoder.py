@@ -475,6 +475,8 @@ _DEFAULTS = {
     for name, parameter in inspect.signature(InstructorEncoder.__init__).parameters.items()
     if parameter.default is not inspect.Parameter.empty
 }
+#: Settings for which ``None`` is a choice of its own, not "the default" (``token_budget=None``: no cap).
+_NONE_IS_A_SETTING = frozenset({"token_budget"})
 _CACHE_LOCK = threading.Lock()
 
 
@@ -505,8 +507,12 @@ def get_encoder(
         True
     """
     resolved = resolve_device(device)
-    # None and the constructor's own defaults mean "default": they do not split the cache.
-    kwargs = {key: value for key, value in kwargs.items() if value is not None and not _is_default(key, value)}
+    # The constructor's own defaults, and None where None means "default", do not split the cache.
+    kwargs = {
+        key: value
+        for key, value in kwargs.items()
+        if not _is_default(key, value) and (value is not None or key in _NONE_IS_A_SETTING)
+    }
     key = _cache_key(os.fspath(model_name_or_path), resolved, kwargs)
     with _CACHE_LOCK:
         encoder = _CACHE.get(key)

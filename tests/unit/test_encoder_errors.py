@@ -113,4 +113,10 @@ def test_shared_encoder_cache(tiny_path: str) -> None:
     assert get_encoder(tiny_path, device="cpu", dtype="auto") is a
     # The constructor's own defaults, given explicitly, do not split the cache.
     assert get_encoder(tiny_path, device="cpu", compile=False, batch_size=32) is a
+    assert get_encoder(tiny_path, device="cpu", token_budget="auto", precision=None) is a
+    # token_budget=None is a setting of its own (no cap), not "the default".
+    uncapped = get_encoder(tiny_path, device="cpu", token_budget=None)
+    assert uncapped is not a
+    assert uncapped.token_budget is None
+    assert a.token_budget is not None
     assert get_encoder(tiny_path, device="cpu", precision="exact") is not a
