@@ -3,7 +3,8 @@
 Baseline (``st-fp32``): plain sentence-transformers float32 (default settings) computes the
 embeddings and ``collection.add`` stores them, in batches within the client's limit. This package
 (``exact``, ``fast``): ``InstructorEmbeddingFunction(precision=...)`` + ``vectorstores.ingest_texts``;
-``fast+compile`` adds ``compile=True``. ``setup`` is loading the model plus one warm-up call of 32
+``fast+compile`` adds ``compile=True``, ``fast+workers`` ``num_workers=2`` (two processes with one
+torch thread each; starting them is part of the setup). ``setup`` is loading the model plus one warm-up call of 32
 documents (for ``fast+compile`` that call compiles); the timed part starts after it, for every variant,
 and ``speedup_with_setup`` counts it too.
 ``st-fp32+cpu`` is the baseline with this package's CPU process settings (OpenMP spin count,
@@ -33,7 +34,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from _common import BASELINE, ROOT, SCIFACT, machine, parse_variants, round_stats, run_variant, write_json
 
-VARIANTS = ("st-fp32", "st-fp32+cpu", "exact", "fast", "fast+compile")
+VARIANTS = ("st-fp32", "st-fp32+cpu", "exact", "fast", "fast+compile", "fast+workers")
 
 
 def worker(args: argparse.Namespace) -> dict[str, float]:
@@ -92,6 +93,7 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
                 device="cpu",
                 precision=precision,
                 compile=option == "compile",
+                num_workers=2 if option == "workers" else 1,
                 document_instruction="",
                 query_instruction="",
             )

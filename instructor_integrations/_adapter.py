@@ -26,6 +26,7 @@ class AdapterSettings:
     max_seq_length: int | None = None
     instructor_pooling: bool | None = None
     compile: bool = False
+    num_workers: int = 1
 
 
 def resolve_instructions(
@@ -56,4 +57,5 @@ def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None
         max_seq_length=settings.max_seq_length,
         instructor_pooling=settings.instructor_pooling,
         compile=settings.compile,
+        num_workers=settings.num_workers,
     )

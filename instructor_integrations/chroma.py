@@ -13,7 +13,7 @@ import numpy as np
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
-from ._validation import check_bool, check_texts, short
+from ._validation import check_bool, check_positive_int, check_texts, short
 from .encoder import DEFAULT_MODEL, InstructorEncoder
 
 _types = require("chromadb.api.types", "chroma")
@@ -57,6 +57,9 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         compile: Compile the model's forward (see
             :class:`~instructor_integrations.encoder.InstructorEncoder`): about 30 s once, then faster
             for large ingests. Not saved in the collection config (a choice for this process).
+        num_workers: CPU worker processes for calls that make more than one batch, each with its own
+            copy of the model (see :class:`~instructor_integrations.encoder.InstructorEncoder`).
+            Not saved in the collection config.
         encoder: An existing encoder to share.
         lazy: Load the model on first use instead of now (e.g. on a driver that only creates the
             collection while workers embed).
@@ -86,6 +89,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         instructor_pooling: bool | None = None,
         batch_size: int | None = None,
         compile: bool = False,
+        num_workers: int = 1,
         encoder: InstructorEncoder | None = None,
         lazy: bool = False,
     ) -> None:
@@ -101,8 +105,10 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self.batch_size = batch_size
         check_bool(compile, "compile")
         self.compile = compile
+        check_positive_int(num_workers, "num_workers")
+        self.num_workers = num_workers
         self._settings = AdapterSettings(
-            model_name, device, dtype, precision, max_seq_length, instructor_pooling, compile
+            model_name, device, dtype, precision, max_seq_length, instructor_pooling, compile, num_workers
         )
         self._encoder: InstructorEncoder | None = None
         if encoder is not None or not lazy:

@@ -50,6 +50,12 @@ def _add_model_options(parser: argparse.ArgumentParser, *, default_model: str | 
         action="store_true",
         help="compile the model's forward: about 30 s once, faster on large corpora (not with --ray)",
     )
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="CPU worker processes, each with its own model copy (default: %(default)s; not with --ray)",
+    )
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +137,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from .sources import BadInput, Record, SourceError, read_records
 
     _positive(args.batch_size, "--batch-size")
+    _positive(args.workers, "--workers")
     if args.task and args.doc_instruction:
         raise UsageError("give either --task or --doc-instruction, not both")
     for raw in args.paths:
@@ -156,6 +163,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
             if args.compile:
                 raise UsageError("--compile is not available with --ray (each Ray worker would compile for itself)")
+            if args.workers != 1:
+                raise UsageError("--workers is not available with --ray (--ray-concurrency sets the Ray workers)")
             from .ray import ingest_records_with_ray
 
             counts = ingest_records_with_ray(
@@ -189,6 +198,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 precision=args.precision,
                 batch_size=args.batch_size,
                 compile=args.compile,
+                num_workers=args.workers,
             )
             collection = get_collection(client, args.collection, embedding=ef)
             result = ingest_stream(
@@ -239,6 +249,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
     _positive(args.batch_size, "--batch-size")
+    _positive(args.workers, "--workers")
     _positive(args.limit_queries, "--limit-queries")
     _positive(args.max_corpus, "--max-corpus")
     try:
@@ -256,6 +267,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             precision=args.precision,
             batch_size=args.batch_size,
             compile=args.compile,
+            num_workers=args.workers,
         )
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None

@@ -57,6 +57,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     """Show a progress bar while embedding documents."""
     compile: bool = False
     """Compile the model's forward (about 30 s once; faster for large document sets)."""
+    num_workers: int = Field(default=1, gt=0)
+    """CPU worker processes for multi-batch calls, each with its own model copy (1: none)."""
     encoder: InstructorEncoder | None = Field(default=None, exclude=True, repr=False)
     """An existing encoder to share; when None, the process-wide encoder for these settings is used."""
 
@@ -69,7 +71,13 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         )
         self.query_instruction, self.embed_instruction = query, document
         settings = AdapterSettings(
-            self.model_name, self.device, self.dtype, self.precision, self.max_seq_length, compile=self.compile
+            self.model_name,
+            self.device,
+            self.dtype,
+            self.precision,
+            self.max_seq_length,
+            compile=self.compile,
+            num_workers=self.num_workers,
         )
         self._encoder = resolve_encoder(settings, self.encoder)
         return self

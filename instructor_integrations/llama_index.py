@@ -54,6 +54,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     compile: bool = Field(
         default=False, description="Compile the model's forward (about 30 s once; faster for large corpora)."
     )
+    num_workers: int = Field(
+        default=1, gt=0, description="CPU worker processes for multi-batch calls, each with its own model copy."
+    )
 
     _encoder: InstructorEncoder = PrivateAttr()
 
@@ -66,7 +69,13 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         data.setdefault("embed_batch_size", 32)
         super().__init__(**data)
         settings = AdapterSettings(
-            self.model_name, self.device, self.dtype, self.precision, self.max_seq_length, compile=self.compile
+            self.model_name,
+            self.device,
+            self.dtype,
+            self.precision,
+            self.max_seq_length,
+            compile=self.compile,
+            num_workers=self.num_workers,
         )
         self._encoder = resolve_encoder(settings, encoder)
 

@@ -213,6 +213,7 @@ def evaluate(
     precision: str | None = None,
     batch_size: int = 32,
     compile: bool = False,
+    num_workers: int = 1,
     encoder: InstructorEncoder | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on a BEIR folder (retrieval) or an STS Benchmark folder.
@@ -231,6 +232,7 @@ def evaluate(
         precision: ``"exact"``, ``"fast"`` or ``None``.
         batch_size: Rows per forward pass.
         compile: Compile the model's forward (about 30 s once; pays off on large corpora).
+        num_workers: CPU worker processes, each with its own copy of the model (1: none).
         encoder: An existing encoder to use instead of loading ``model``.
 
     Returns:
@@ -248,7 +250,7 @@ def evaluate(
         no_instructions=no_instructions,
     )
     started = time.perf_counter()
-    enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile)
+    enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile, num_workers=num_workers)
     loaded = time.perf_counter()
     if kind == "sts":
         if via != "raw":

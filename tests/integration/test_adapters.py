@@ -62,6 +62,20 @@ def test_one_model_in_memory(adapters, encoder: InstructorEncoder) -> None:
     assert lc.instructor_encoder.model is ch.encoder.model
 
 
+def test_num_workers_is_routed_to_one_shared_encoder(tiny_path: str, encoder: InstructorEncoder) -> None:
+    # Worker processes start at the first multi-batch call; building the adapters starts none.
+    lc = InstructorEmbeddings(model_name=tiny_path, device="cpu", num_workers=2)
+    li = InstructorEmbedding(model_name=tiny_path, device="cpu", num_workers=2)
+    ch = InstructorEmbeddingFunction(tiny_path, device="cpu", num_workers=2)
+    pooled = lc.instructor_encoder
+    assert pooled.num_workers == 2 and encoder.num_workers == 1
+    assert li.instructor_encoder is pooled and ch.encoder is pooled
+    assert pooled._pool is not None and not pooled._pool.started
+    assert "num_workers" not in ch.get_config()
+    with pytest.raises(ValueError, match="num_workers must be a positive int, got 0"):
+        InstructorEmbeddingFunction(tiny_path, device="cpu", num_workers=0)
+
+
 def test_compile_is_routed_to_one_compiled_encoder(tiny_path: str, encoder: InstructorEncoder) -> None:
     # torch.compile runs at the first forward pass; building the adapters compiles nothing yet.
     lc = InstructorEmbeddings(model_name=tiny_path, device="cpu", compile=True)

@@ -115,6 +115,21 @@ def test_compile_with_ray_is_usage_error(tmp_path: Path, corpus: Path, capsys: p
     assert code == EXIT_USAGE and "--compile is not available with --ray" in err
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workers", "0"], "--workers must be a positive integer, got 0"),
+        (["--ray", "--host", "127.0.0.1", "--workers", "2"], "--workers is not available with --ray"),
+    ],
+)
+def test_bad_workers_is_usage_error(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code, _, err = run(capsys, *ingest_args(tmp_path / "db", str(corpus / "a.md")), *extra)
+    assert code == EXIT_USAGE and message in err
+    assert not (tmp_path / "db").exists()
+
+
 def test_malformed_jsonl_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": broken}\n{"title": "no text"}\n')

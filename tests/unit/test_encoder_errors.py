@@ -49,6 +49,8 @@ def test_bad_model_name(bad: object) -> None:
         ({"instructor_pooling": "yes"}, "instructor_pooling"),
         ({"trust_remote_code": "no"}, "trust_remote_code"),
         ({"compile": 1}, "compile must be True or False, got 1"),
+        ({"num_workers": 0}, "num_workers must be a positive int, got 0"),
+        ({"num_workers": 2.0}, "num_workers must be a positive int, got 2.0"),
         ({"dtype": "fp8"}, "dtype"),
         ({"device": "gpu"}, "device"),
     ],

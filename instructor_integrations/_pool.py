@@ -1,0 +1,130 @@
+"""CPU data parallelism: worker processes, each with its own copy of the model.
+
+On a CPU, one process running a small encoder on all cores spends much of each operator waiting for
+its OpenMP threads; several processes with fewer threads each keep every core busy on its own batch
+(measured with all-MiniLM-L6-v2 in bfloat16 on a 2-core AMX CPU: docs/performance.md).
+:class:`WorkerPool` starts the processes with the ``spawn`` method (``fork`` after torch has started
+its threads is unsafe), builds an :class:`~instructor_integrations.encoder.InstructorEncoder` with the
+parent's settings in each, and runs the batches the parent planned. Results come back in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .encoder import InstructorEncoder
+
+__all__ = ["WorkerPool"]
+
+logger = logging.getLogger(__name__)
+
+_WORKER: InstructorEncoder | None = None
+
+
+def _start_worker(settings: dict[str, Any], threads: int) -> None:
+    """Process initializer: set the thread count, then load the model once."""
+    global _WORKER
+    import torch
+
+    torch.set_num_threads(threads)
+    from .encoder import InstructorEncoder
+
+    _WORKER = InstructorEncoder(**settings)
+
+
+def _embed(prompt: str, bodies: list[str]) -> np.ndarray:
+    """One planned batch, in a worker: float32 rows, not yet renormalised."""
+    if _WORKER is None:  # pragma: no cover - the initializer always ran
+        raise RuntimeError("encoder worker process was not initialised")
+    return _WORKER._embed_batch(prompt, bodies)
+
+
+class WorkerPool:
+    """``workers`` processes that each hold a copy of one encoder's model.
+
+    Args:
+        settings: Keyword arguments for ``InstructorEncoder`` in each worker.
+        workers: Number of processes (2 or more).
+        threads: Torch threads per process.
+
+    Examples:
+        >>> pool = WorkerPool({"model_name_or_path": "tests/fixtures/tiny-instructor", "device": "cpu"}, 2, 1)
+        >>> [rows.shape for rows in pool.map([("", ["a", "b"]), ("", ["c"])])]
+        [(2, 24), (1, 24)]
+        >>> pool.close()
+    """
+
+    def __init__(self, settings: dict[str, Any], workers: int, threads: int) -> None:
+        self.workers = workers
+        self.threads = threads
+        self._settings = settings
+        self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether the worker processes are running."""
+        return self._executor is not None
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            started = time.perf_counter()
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self._settings, self.threads),
+            )
+            # Load the model in every worker now, so a failure shows here and not mid-corpus.
+            futures = [self._executor.submit(_embed, "", [""]) for _ in range(self.workers)]
+            try:
+                for future in futures:
+                    future.result()
+            except BrokenProcessPool as exc:
+                self.close()
+                model = self._settings.get("model_name_or_path")
+                raise RuntimeError(
+                    f"encoder worker processes could not start for {model!r}: {exc}. "
+                    "Scripts that use num_workers > 1 must start from an `if __name__ == '__main__':` block "
+                    "(the workers are started with multiprocessing's spawn method)."
+                ) from exc
+            logger.info(
+                "Started %d encoder worker processes (%d threads each) in %.1f s",
+                self.workers,
+                self.threads,
+                time.perf_counter() - started,
+            )
+        return self._executor
+
+    def map(self, batches: Sequence[tuple[str, list[str]]]) -> Iterator[np.ndarray]:
+        """Embed ``(prompt, bodies)`` batches in the workers; yields each batch's rows in order.
+
+        Raises:
+            RuntimeError: A worker process died (for example killed for memory); the pool is closed
+                and the next call starts a new one.
+        """
+        executor = self._start()
+        futures = [executor.submit(_embed, prompt, bodies) for prompt, bodies in batches]
+        try:
+            for future in futures:
+                yield future.result()
+        except BrokenProcessPool as exc:
+            self.close()
+            raise RuntimeError(f"an encoder worker process died: {exc}") from exc
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the worker processes (a later :meth:`map` starts new ones)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

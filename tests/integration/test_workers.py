@@ -1,0 +1,72 @@
+"""num_workers > 1: batches planned here, embedded in spawned worker processes, results in order."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from instructor_integrations import InstructorEncoder
+
+from ..conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    with InstructorEncoder(str(TINY), device="cpu", num_workers=2) as encoder:
+        yield encoder
+    assert encoder._pool is not None and not encoder._pool.started
+
+
+def test_workers_reproduce_the_golden_vectors(pooled: InstructorEncoder, golden: dict) -> None:
+    # batch_size=2 makes many batches, so they all go through the worker processes.
+    got = pooled.encode_pairs(golden["pairs"], batch_size=2)
+    assert pooled._pool is not None and pooled._pool.started
+    np.testing.assert_allclose(got, np.asarray(golden["pair_embeddings"]), atol=1e-5)
+
+
+def test_workers_keep_input_order_and_duplicates(pooled: InstructorEncoder, tiny_encoder: InstructorEncoder) -> None:
+    texts = [f"document number {i} " + "word " * (i % 7) for i in range(23)]
+    instructions: list[str | None] = ["Represent the document: " if i % 2 else None for i in range(len(texts))]
+    texts.append(texts[5])  # the same input twice: embedded once, both rows filled
+    instructions.append(instructions[5])
+    got = pooled.encode(texts, instructions, batch_size=3)
+    np.testing.assert_allclose(got, tiny_encoder.encode(texts, instructions, batch_size=3), atol=1e-5)
+    np.testing.assert_array_equal(got[5], got[-1])
+
+
+def test_one_batch_runs_here_and_close_stops_the_workers(tiny_path: str, tiny_encoder: InstructorEncoder) -> None:
+    encoder = InstructorEncoder(tiny_path, device="cpu", num_workers=2)
+    pool = encoder._pool
+    assert pool is not None
+    one = encoder.encode(["a single query"], "Represent the question: ")
+    assert not pool.started  # a one-batch call does not pay for starting processes
+    np.testing.assert_allclose(one, tiny_encoder.encode(["a single query"], "Represent the question: "), atol=1e-6)
+    many = encoder.encode(["x", "y y", "z z z"], batch_size=1)
+    assert pool.started
+    encoder.close()
+    assert not pool.started
+    # The next multi-batch call starts new workers and gives the same numbers.
+    np.testing.assert_allclose(encoder.encode(["x", "y y", "z z z"], batch_size=1), many, atol=1e-6)
+    encoder.close()
+
+
+def test_script_without_main_guard_gets_a_clear_error(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from instructor_integrations import InstructorEncoder
+            encoder = InstructorEncoder({str(TINY)!r}, device="cpu", num_workers=2)
+            encoder.encode(["a", "b", "c"], batch_size=1)
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0
+    assert "encoder worker processes could not start" in done.stderr
+    assert "if __name__ == '__main__':" in done.stderr
