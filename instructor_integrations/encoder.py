@@ -127,11 +127,12 @@ class InstructorEncoder:
         num_workers: CPU only. With 2 or more, calls that make more than one batch run in that many
             worker processes, each with its own copy of the model and an equal share of the torch
             threads; the batches are planned here and the results come back in order. Measured with
-            all-MiniLM-L6-v2 in ``precision="fast"`` on a 2-core AMX CPU: 1.2-2.0x the tokens/s of one
-            process (docs/performance.md). The workers start (spawn) on the first such call, which
-            then takes the time of loading the model; they hold ``num_workers`` more copies of the
-            model in memory until :meth:`close`. A script must start from an
-            ``if __name__ == "__main__":`` block, as with any spawned process. Default 1: no workers.
+            all-MiniLM-L6-v2 in ``precision="fast"`` on a 2-core AMX CPU: 1.1-2.0x the tokens/s of one
+            process in alternations, 1.26x over all of SciFact (docs/performance.md). The workers
+            start (spawn) on the first such call, which then takes the time of loading the model; they
+            hold ``num_workers`` more copies of the model in memory until :meth:`close`. A script must
+            start from an ``if __name__ == "__main__":`` block, as with any spawned process. Default 1:
+            no workers.
 
     Raises:
         ModelLoadError: The model cannot be loaded; the message says where it looked.
