@@ -39,10 +39,15 @@ def _run(code: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 @pytest.mark.skipif(not GLIBC, reason="the settings are glibc mallopt tunables")
 def test_tuned_allocator_stops_page_faults_on_repeated_large_allocations() -> None:
+    import resource
+
     default, tuned = int(_run(_CHURN, "default")), int(_run(_CHURN, "tuned"))
-    # 30 x 64 MiB freshly mapped is ~490,000 faults of 4 KiB; reused heap memory faults almost never.
-    assert default > 100_000, default
-    assert tuned < default / 20, (tuned, default)
+    block = 64 * 1024 * 1024 // resource.getpagesize()  # faults to touch one fresh 64 MiB block
+    # Default: every one of the 30 allocations is a fresh mapping (~30 blocks of faults). Tuned: the
+    # freed heap is reused, so the count does not grow with the iterations: at most a first touch of
+    # one or two blocks (both are seen on the same machine from run to run).
+    assert default > 20 * block, (default, block)
+    assert tuned <= 2 * block + block // 8, (tuned, block)
 
 
 def test_allocator_tuned_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
