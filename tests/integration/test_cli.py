@@ -93,6 +93,29 @@ def test_ingest_is_idempotent_and_search_uses_saved_query_instruction(
     assert abs(float(q @ d) - top["score"]) < 1e-3
 
 
+def test_ingest_with_workers_stores_the_in_process_vectors(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import chromadb
+    import numpy as np
+
+    from instructor_integrations import get_encoder
+    from instructor_integrations.instructions import get_preset
+
+    db = tmp_path / "db"
+    # --batch-size 1: every chunk is its own batch, so the call goes through the two worker processes.
+    argv = [*ingest_args(db, str(corpus)), "--task", "SciFact", "--workers", "2", "--batch-size", "1"]
+    code, out, _ = run(capsys, *argv)
+    assert code == EXIT_OK and "added: " in out
+    pooled = get_encoder(str(TINY), device="cpu", num_workers=2)
+    assert pooled._pool is not None and pooled._pool.started
+    got = chromadb.PersistentClient(path=str(db)).get_collection("notes").get(include=["documents", "embeddings"])
+    assert len(got["ids"]) >= 4
+    expected = get_encoder(str(TINY), device="cpu").encode(got["documents"], get_preset("SciFact").document)
+    np.testing.assert_allclose(np.asarray(got["embeddings"]), expected, atol=1e-5)
+    pooled.close()
+
+
 def test_jsonl_ids_and_metadata(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import chromadb
 
