@@ -30,6 +30,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     A replacement for ``llama-index-embeddings-instructor`` on the current stack: whole
     ``embed_batch_size`` batches per forward pass, and async methods that run in a worker thread.
 
+    The inherited ``num_workers`` field keeps LlamaIndex's meaning (concurrent async jobs). For CPU
+    worker processes pass an encoder: ``InstructorEmbedding(encoder=InstructorEncoder(..., num_workers=2))``.
+
     Examples:
         >>> from llama_index.core import Settings
         >>> from instructor_integrations.llama_index import InstructorEmbedding
@@ -54,9 +57,6 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     compile: bool = Field(
         default=False, description="Compile the model's forward (about 30 s once; faster for large corpora)."
     )
-    num_workers: int = Field(
-        default=1, gt=0, description="CPU worker processes for multi-batch calls, each with its own model copy."
-    )
 
     _encoder: InstructorEncoder = PrivateAttr()
 
@@ -75,7 +75,6 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
             self.precision,
             self.max_seq_length,
             compile=self.compile,
-            num_workers=self.num_workers,
         )
         self._encoder = resolve_encoder(settings, encoder)
 

@@ -65,11 +65,15 @@ def test_one_model_in_memory(adapters, encoder: InstructorEncoder) -> None:
 def test_num_workers_is_routed_to_one_shared_encoder(tiny_path: str, encoder: InstructorEncoder) -> None:
     # Worker processes start at the first multi-batch call; building the adapters starts none.
     lc = InstructorEmbeddings(model_name=tiny_path, device="cpu", num_workers=2)
-    li = InstructorEmbedding(model_name=tiny_path, device="cpu", num_workers=2)
     ch = InstructorEmbeddingFunction(tiny_path, device="cpu", num_workers=2)
     pooled = lc.instructor_encoder
     assert pooled.num_workers == 2 and encoder.num_workers == 1
-    assert li.instructor_encoder is pooled and ch.encoder is pooled
+    assert ch.encoder is pooled
+    # LlamaIndex's own num_workers (concurrent async jobs) keeps its meaning; worker processes come
+    # with an encoder that has them.
+    li = InstructorEmbedding(model_name=tiny_path, device="cpu", num_workers=2)
+    assert li.num_workers == 2 and li.instructor_encoder is encoder
+    assert InstructorEmbedding(encoder=pooled).instructor_encoder is pooled
     assert pooled._pool is not None and not pooled._pool.started
     assert "num_workers" not in ch.get_config()
     with pytest.raises(ValueError, match="num_workers must be a positive int, got 0"):
