@@ -112,8 +112,10 @@ class WorkerPool:
                 and the next call starts a new one.
         """
         executor = self._start()
-        futures = [executor.submit(_embed, prompt, bodies) for prompt, bodies in batches]
+        futures = []
         try:
+            # submit() itself raises when a worker died since the last call.
+            futures = [executor.submit(_embed, prompt, bodies) for prompt, bodies in batches]
             for future in futures:
                 yield future.result()
         except BrokenProcessPool as exc:

@@ -70,3 +70,22 @@ def test_script_without_main_guard_gets_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "encoder worker processes could not start" in done.stderr
     assert "if __name__ == '__main__':" in done.stderr
+
+
+def test_a_killed_worker_fails_the_call_and_the_next_call_recovers(tiny_path: str) -> None:
+    import os
+    import signal
+
+    encoder = InstructorEncoder(tiny_path, device="cpu", num_workers=2)
+    texts = [f"text {i}" for i in range(8)]
+    first = encoder.encode(texts, batch_size=1)
+    pool = encoder._pool
+    assert pool is not None and pool._executor is not None
+    victim = next(iter(pool._executor._processes.values()))
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(timeout=30)
+    with pytest.raises(RuntimeError, match="an encoder worker process died"):
+        encoder.encode(texts, batch_size=1)
+    assert not pool.started
+    np.testing.assert_allclose(encoder.encode(texts, batch_size=1), first, atol=1e-6)
+    encoder.close()
