@@ -69,12 +69,7 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         data.setdefault("embed_batch_size", 32)
         super().__init__(**data)
         settings = AdapterSettings(
-            self.model_name,
-            self.device,
-            self.dtype,
-            self.precision,
-            self.max_seq_length,
-            compile=self.compile,
+            self.model_name, self.device, self.dtype, self.precision, self.max_seq_length, compile=self.compile
         )
         self._encoder = resolve_encoder(settings, encoder)
 
