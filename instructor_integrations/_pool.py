@@ -83,7 +83,8 @@ class WorkerPool:
                 initializer=_start_worker,
                 initargs=(self._settings, self.threads),
             )
-            # Load the model in every worker now, so a failure shows here and not mid-corpus.
+            # Start the workers now (each loads the model in its initializer) and wait for a first
+            # result, so a failure shows here and not mid-corpus.
             futures = [self._executor.submit(_embed, "", [""]) for _ in range(self.workers)]
             try:
                 for future in futures:

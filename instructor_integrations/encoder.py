@@ -476,10 +476,6 @@ class InstructorEncoder:
                     self.max_seq_length,
                 )
             out = np.empty((len(unique), dim), dtype=np.float32)
-            # On an accelerator the results stay on the device until a few batches are queued, so the
-            # next batch is tokenized while the device still computes the previous ones.
-            in_flight = 1 if self.plan.device.type == "cpu" else 8
-            pending: list[tuple[list[int], torch.Tensor]] = []
             batches = self._plan_batches(prompts, lengths, size)
             with self._progress(len(unique), show_progress_bar) as bar:
                 if self._pool is not None and len(batches) > 1:
@@ -488,6 +484,10 @@ class InstructorEncoder:
                         out[members] = rows_out
                         bar.update(len(members))
                 else:
+                    # On an accelerator the results stay on the device until a few batches are queued, so
+                    # the next batch is tokenized while the device still computes the previous ones.
+                    in_flight = 1 if self.plan.device.type == "cpu" else 8
+                    pending: list[tuple[list[int], torch.Tensor]] = []
                     for prompt, members in batches:
                         pending.append((members, self._forward(prompt, [unique[i][1] for i in members])))
                         if len(pending) >= in_flight:
