@@ -59,13 +59,14 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
         """nDCG@10 of exact cosine search over the vectors stored in the collection (no HNSW)."""
         import numpy as np
 
+        from instructor_integrations.evaluation import _topk  # the ranking of `instructor-embed eval --via raw`
+
         stored = collection.get(ids=ids, include=["embeddings"])
         matrix = np.asarray(stored["embeddings"], dtype=np.float32)
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         queries_matrix = np.asarray(query_vectors, dtype=np.float32)
         queries_matrix /= np.linalg.norm(queries_matrix, axis=1, keepdims=True)
-        top = np.argsort(-(queries_matrix @ matrix.T), axis=1)[:, :10]
-        run = {q: [stored["ids"][j] for j in row] for q, row in zip(query_ids, top, strict=True)}
+        run = dict(zip(query_ids, _topk(queries_matrix @ matrix.T, stored["ids"], 10), strict=True))
         return 100 * ndcg_at_k(data.qrels, run, 10)
 
     def run_queries(collection, **query_kwargs) -> float:  # type: ignore[no-untyped-def]
