@@ -59,14 +59,12 @@ def worker(args: argparse.Namespace) -> dict[str, float]:
         """nDCG@10 of exact cosine search over the vectors stored in the collection (no HNSW)."""
         import numpy as np
 
-        from instructor_integrations.evaluation import _topk  # the ranking of `instructor-embed eval --via raw`
+        from instructor_integrations.evaluation import _cosine_run  # the search of `instructor-embed eval --via raw`
 
         stored = collection.get(ids=ids, include=["embeddings"])
         matrix = np.asarray(stored["embeddings"], dtype=np.float32)
-        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         queries_matrix = np.asarray(query_vectors, dtype=np.float32)
-        queries_matrix /= np.linalg.norm(queries_matrix, axis=1, keepdims=True)
-        run = dict(zip(query_ids, _topk(queries_matrix @ matrix.T, stored["ids"], 10), strict=True))
+        run = _cosine_run(query_ids, queries_matrix, stored["ids"], matrix, 10)
         return 100 * ndcg_at_k(data.qrels, run, 10)
 
     def run_queries(collection, **query_kwargs) -> float:  # type: ignore[no-untyped-def]

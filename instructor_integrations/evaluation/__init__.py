@@ -94,6 +94,15 @@ def _topk(scores: np.ndarray, ids: list[str], k: int) -> list[list[str]]:
     return out
 
 
+def _cosine_run(
+    query_ids: list[str], queries: np.ndarray, doc_ids: list[str], docs: np.ndarray, k: int = TOP_K
+) -> dict[str, list[str]]:
+    """Exact cosine search: the ``k`` best document ids per query (normalises both arrays in place)."""
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True).clip(min=1e-12)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True).clip(min=1e-12)
+    return dict(zip(query_ids, _topk(queries @ docs.T, doc_ids, k), strict=True))
+
+
 def _search_raw(
     encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int
 ) -> dict[str, list[str]]:
@@ -101,9 +110,7 @@ def _search_raw(
     docs = encoder.encode([data.corpus[d] for d in doc_ids], document, batch_size=batch_size)
     query_ids = list(data.queries)
     queries = encoder.encode([data.queries[q] for q in query_ids], query, batch_size=batch_size)
-    docs /= np.linalg.norm(docs, axis=1, keepdims=True).clip(min=1e-12)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True).clip(min=1e-12)
-    return dict(zip(query_ids, _topk(queries @ docs.T, doc_ids, TOP_K), strict=True))
+    return _cosine_run(query_ids, queries, doc_ids, docs)
 
 
 def _search_chroma(
