@@ -24,7 +24,9 @@ import re
 import sys
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,8 @@ REFERENCE_MAX_SEQ_LENGTH = 512
 #: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (measured best of 2k-32k on
 #: a 2-core AMX machine, instructor-base architecture; see docs/performance.md).
 CPU_TOKEN_BUDGET = 4096
+#: Threads that feed a CUDA device (see ``InstructorEncoder._feed``).
+CUDA_FEEDERS = 2
 _README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
 
 Batch = tuple[str, list[int]]
@@ -212,6 +216,7 @@ class InstructorEncoder:
             )
             backbone.forward = torch.compile(backbone.forward, dynamic=True, options=options)
         self.num_workers: int = num_workers
+        self._feeders: int = CUDA_FEEDERS if self.plan.device.type == "cuda" else 1
         self._pool: WorkerPool | None = None
         if num_workers > 1:
             settings = {
@@ -483,6 +488,8 @@ class InstructorEncoder:
                     for (_, members), rows_out in zip(batches, self._pool.map(work), strict=True):
                         out[members] = rows_out
                         bar.update(len(members))
+                elif self._feeders > 1 and len(batches) > 1:
+                    self._feed(batches, unique, out, bar.update)
                 else:
                     # On an accelerator the results stay on the device until a few batches are queued, so
                     # the next batch is tokenized while the device still computes the previous ones.
@@ -518,6 +525,52 @@ class InstructorEncoder:
             show_progress_bar=False,
         )
         return embeddings
+
+    def _feed(
+        self, batches: list[Batch], unique: list[tuple[str, str]], out: np.ndarray, done: Callable[[int], object]
+    ) -> None:
+        """Run the batches from ``self._feeders`` threads, each on a CUDA stream of its own.
+
+        ``SentenceTransformer.encode`` waits for the device once per batch (its pooling reads a device
+        value), so one thread leaves the device idle while it tokenizes the next batch. With two, one
+        thread tokenizes and queues its batch while the other's batch runs. Each batch's copy back to
+        the host waits for its own stream only.
+        """
+        # The first batch runs here, alone: it sets the fast tokenizer's truncation and padding (which
+        # token counting changed). Later batches only read them; a Rust tokenizer changed by one thread
+        # while another encodes raises "Already borrowed".
+        prompt, members = batches[0]
+        out[members] = self._embed_on_stream(prompt, [unique[i][1] for i in members])
+        done(len(members))
+        ahead = 2 * self._feeders
+        with ThreadPoolExecutor(self._feeders, thread_name_prefix="instructor-feed") as pool:
+            queued: deque[tuple[list[int], Future[np.ndarray]]] = deque()
+            try:
+                for prompt, members in batches[1:]:
+                    bodies = [unique[i][1] for i in members]
+                    queued.append((members, pool.submit(self._embed_on_stream, prompt, bodies)))
+                    while len(queued) >= ahead or (queued and queued[0][1].done()):
+                        finished, future = queued.popleft()
+                        out[finished] = future.result()
+                        done(len(finished))
+                while queued:
+                    finished, future = queued.popleft()
+                    out[finished] = future.result()
+                    done(len(finished))
+            finally:
+                for _, future in queued:
+                    future.cancel()
+
+    def _embed_on_stream(self, prompt: str, bodies: list[str]) -> np.ndarray:
+        """One batch as float32 rows, on a CUDA stream of its own (on other devices, as is)."""
+        if self.plan.device.type != "cuda":
+            rows: np.ndarray = self._forward(prompt, bodies).float().cpu().numpy()
+            return rows
+        with torch.cuda.stream(torch.cuda.Stream(self.plan.device)):  # type: ignore[no-untyped-call]
+            embeddings = self._forward(prompt, bodies).float()
+            # A blocking copy on this stream: waits for this batch, not for the other threads' batches.
+            on_host: np.ndarray = embeddings.cpu().numpy()
+        return on_host
 
     def _embed_batch(self, prompt: str, bodies: list[str]) -> np.ndarray:
         """One planned batch as float32 rows (what a worker process of ``num_workers`` runs)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -35,3 +37,52 @@ def test_auto_token_budget_on_cpu(tiny_path: str) -> None:
 def test_token_budget_does_not_change_results(tiny_path: str, golden: dict) -> None:
     small = InstructorEncoder(tiny_path, device="cpu", token_budget=600).encode_pairs(golden["pairs"])
     np.testing.assert_allclose(small, np.asarray(golden["pair_embeddings"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("feeders", [2, 3])
+def test_feeder_threads_keep_reference_results_and_order(tiny_path: str, golden: dict, feeders: int) -> None:
+    """The CUDA feeder path (threads sharing one model and tokenizer), forced on the CPU.
+
+    Small batches, mixed instructions (several prompt groups) and a shuffled order: every row must come
+    back in its place with the reference embedding, and no thread may trip the shared fast tokenizer.
+    """
+    encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=3)
+    encoder._feeders = feeders
+    order = np.random.default_rng(7).permutation(len(golden["pairs"]))
+    pairs = [golden["pairs"][i] for i in order]
+    expected = np.asarray(golden["pair_embeddings"], dtype=np.float32)[order]
+    calls: list[str] = []
+    forward = encoder._forward
+
+    def counting(prompt: str, bodies: list[str]) -> torch.Tensor:
+        calls.append(threading.current_thread().name)
+        return forward(prompt, bodies)
+
+    encoder._forward = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        out = encoder.encode_pairs(pairs)
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+    fed = {name for name in calls if name.startswith("instructor-feed")}
+    assert len(fed) == feeders, f"batches ran on {sorted(set(calls))}"
+    assert calls.count(threading.current_thread().name) == 3, "only each call's first batch runs in the caller"
+
+
+def test_feeder_error_propagates_and_leaves_no_thread_running(tiny_path: str, golden: dict) -> None:
+    encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=2)
+    encoder._feeders = 2
+    forward = encoder._forward
+    seen: list[int] = []
+
+    def failing(prompt: str, bodies: list[str]) -> torch.Tensor:
+        seen.append(len(bodies))
+        if len(seen) == 4:
+            raise RuntimeError("device lost")
+        return forward(prompt, bodies)
+
+    encoder._forward = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="device lost"):
+        encoder.encode_pairs(golden["pairs"])
+    assert not [t for t in threading.enumerate() if t.name.startswith("instructor-feed")]
+    assert len(seen) < len(golden["pairs"]) // 2, "batches after the failure were still submitted"
+    encoder._forward = forward  # type: ignore[method-assign]
+    np.testing.assert_allclose(encoder.encode_pairs(golden["pairs"]), np.asarray(golden["pair_embeddings"]), atol=1e-5)
