@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # One prepared GPU run: instructor-large architecture (random weights), mixed lengths near 128 tokens,
-# plain sentence-transformers fp32 and bf16 vs this package's precision="fast", tokens/s and MFU.
+# plain sentence-transformers fp32 and bf16 vs this package's precision="fast" (1, 2 and 3 feeder
+# threads, then torch.compile), tokens/s and MFU, the model-only ceiling and a kernel-time profile.
 #
-#   bash benchmarks/gpu.sh [OUT_DIR]
+#   bash benchmarks/gpu.sh [OUT_DIR [more gpu_throughput.py options]]
 #
 # Offline machines: put wheels of sentence-transformers 6.x / transformers 5.x (and their missing
 # dependencies) in .whl/ first; they are installed into /tmp/site and put on PYTHONPATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-${OUT:-.}}
+shift || true
 mkdir -p "$OUT"
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=true PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then
@@ -19,4 +21,5 @@ else
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/nvidia-smi.txt"
 python3 -c "import torch, transformers, sentence_transformers as st; print('torch', torch.__version__, 'transformers', transformers.__version__, 'sentence-transformers', st.__version__)" | tee "$OUT/versions.txt"
-python3 benchmarks/gpu_throughput.py --texts "${TEXTS:-16384}" --mean-tokens 110 --compile --out "$OUT/gpu_throughput.json" 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_throughput.log"
+python3 benchmarks/gpu_throughput.py --texts "${TEXTS:-16384}" --mean-tokens 110 --compile --profile \
+  --deadline "${DEADLINE:-330}" --out "$OUT/gpu_throughput.json" "$@" 2>&1 | grep -v "Loading weights\|Writing model" | tee "$OUT/gpu_throughput.log"

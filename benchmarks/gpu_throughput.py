@@ -2,8 +2,10 @@
 
 Compares, in one run on one GPU: plain ``SentenceTransformer.encode`` in float32 and in bfloat16
 (default settings) against this package's ``precision="fast"`` (bf16 weights, length-sorted
-token-budget batches), optionally with ``torch.compile``. Reports tokens/s and model FLOP
-utilisation (MFU) against the card's dense bf16 peak.
+token-budget batches) with 1, 2 and 3 feeder threads, optionally with ``torch.compile``. Reports
+tokens/s and model FLOP utilisation (MFU) against the card's dense bf16 peak, the model-only
+ceiling (pre-tokenized 512 x 128 batches), and optionally a kernel-time summary (``--profile``).
+Results are written after every row, so a run cut short keeps what it measured.
 
     python benchmarks/gpu_throughput.py --texts 8192 --out gpu.json   (run by benchmarks/gpu.sh)
 """
@@ -59,6 +61,23 @@ def flops_per_text(length: int, arch: dict[str, int]) -> float:
     return float(per_token * length + attention)
 
 
+def model_only(backbone: object, rows: int, length: int, sync: Callable[[], None], device: str) -> float:
+    """Seconds per forward of ``backbone`` on pre-tokenized ``rows x length`` batches (no padding, no host work)."""
+    import torch
+
+    ids = torch.randint(5, 1000, (rows, length), device=device)
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        for _ in range(3):
+            backbone(input_ids=ids, attention_mask=mask)  # type: ignore[operator]
+        sync()
+        start = time.perf_counter()
+        for _ in range(10):
+            backbone(input_ids=ids, attention_mask=mask)  # type: ignore[operator]
+        sync()
+    return (time.perf_counter() - start) / 10
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=8192)
@@ -66,10 +85,21 @@ def main() -> None:
     parser.add_argument("--arch", default="large", choices=sorted(ARCHS))
     parser.add_argument("--token-budget", type=int, default=65536)
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--baselines", default="float32,bfloat16", help="plain sentence-transformers dtypes to time")
+    parser.add_argument("--feeders", default="1,2,3", help="feeder-thread counts to time for precision='fast'")
     parser.add_argument("--compile", action="store_true", help="also time precision='fast' with torch.compile")
+    parser.add_argument(
+        "--compile-sweep",
+        default="2:65536:1024",
+        help="feeders:token_budget:batch_size settings to time on one compiled encoder (the first compiles)",
+    )
+    parser.add_argument("--profile", action="store_true", help="kernel-time summary of one fast pass (torch.profiler)")
+    parser.add_argument("--deadline", type=float, default=float("inf"), help="seconds; skip compile after this")
+    parser.add_argument("--ceiling-rows", type=int, default=512, help="rows of the model-only 128-token batches")
     parser.add_argument("--out", default="gpu_throughput.json")
     parser.add_argument("--device", default="cuda", help="cpu only to dry-run this script")
     args = parser.parse_args()
+    began = time.perf_counter()
 
     import torch
     from sentence_transformers import SentenceTransformer
@@ -88,6 +118,9 @@ def main() -> None:
     peak = next((value for key, value in PEAKS.items() if key in name), float("nan"))
     arch = ARCHS[args.arch]
     instruction = "Represent the Science document for retrieval: "
+    results: dict[str, dict[str, float | str]] = {}
+    notes: dict[str, object] = {}
+
     with tempfile.TemporaryDirectory() as tmp:
         path = str(build_random_instructor(Path(tmp), args.arch))
         tokenizer = SentenceTransformer(path, device="cpu").tokenizer
@@ -101,13 +134,39 @@ def main() -> None:
             f"{flops / 1e12:.1f} TFLOP per pass, peak {peak} TFLOP/s",
             flush=True,
         )
-        results: dict[str, dict[str, float]] = {}
 
-        def timed(label: str, run: Callable[[list[str]], np.ndarray]) -> None:
-            run(texts[:256])  # warm-up (and compilation)
+        def save() -> None:
+            base = results.get("sentence-transformers float32", {}).get("seconds")
+            for row in results.values():
+                if isinstance(base, float) and isinstance(row.get("seconds"), float):
+                    row["speedup_vs_st_fp32"] = round(base / float(row["seconds"]), 2)
+            write_json(
+                Path(args.out),
+                {
+                    "benchmark": "gpu_throughput",
+                    "device": name,
+                    "peak_bf16_tflops": peak,
+                    "arch": args.arch,
+                    "workload": {
+                        "texts": len(texts),
+                        "tokens": tokens,
+                        "mean_tokens": tokens / len(texts),
+                        "token_budget": args.token_budget,
+                        "batch_size": args.batch_size,
+                    },
+                    "results": results,
+                    "notes": notes,
+                    "machine": machine(),
+                },
+            )
+
+        def timed(label: str, run: Callable[[list[str]], np.ndarray], warm: list[str]) -> np.ndarray:
+            if label in results:  # a repeat of the same setting
+                label += f" (run {sum(key.startswith(label) for key in results) + 1})"
+            run(warm)  # warm-up (and compilation)
             sync()
             start = time.perf_counter()
-            run(texts)
+            vectors = run(texts)
             sync()
             seconds = time.perf_counter() - start
             achieved = flops / seconds / 1e12
@@ -118,58 +177,121 @@ def main() -> None:
                 "mfu": round(achieved / peak, 4),
             }
             print(
-                f"{label:>34}: {seconds:7.2f} s {tokens / seconds:12.0f} tokens/s {achieved:7.1f} TFLOP/s "
+                f"{label:>44}: {seconds:7.2f} s {tokens / seconds:12.0f} tokens/s {achieved:7.1f} TFLOP/s "
                 f"MFU {achieved / peak:6.1%}",
                 flush=True,
             )
+            save()
+            return vectors
 
-        for dtype in (torch.float32, torch.bfloat16):
+        warm = texts[:2048]
+        for dtype in [getattr(torch, name.strip()) for name in args.baselines.split(",") if name.strip()]:
             st = SentenceTransformer(path, device=device)
             st.to(dtype)
-            timed(f"sentence-transformers {str(dtype)[6:]}", lambda t, st=st: st.encode(t, prompt=instruction))
+            timed(
+                f"sentence-transformers {str(dtype)[6:]}",
+                lambda t, st=st: st.encode(t, prompt=instruction),
+                warm[:256],
+            )
             del st
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
-        encoder = InstructorEncoder(
-            path, device=device, precision="fast", batch_size=args.batch_size, token_budget=args.token_budget
-        )
-        timed("instructor-integrations fast", lambda t: encoder.encode(t, instruction))
+
+        def fast_encoder(**kwargs: object) -> InstructorEncoder:
+            return InstructorEncoder(
+                path,
+                device=device,
+                precision="fast",
+                batch_size=args.batch_size,
+                token_budget=args.token_budget,
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+        encoder = fast_encoder()
+        reference: np.ndarray | None = None
+        for feeders in [int(n) for n in args.feeders.split(",") if n.strip()]:
+            encoder._feeders = feeders
+            vectors = timed(
+                f"instructor-integrations fast, {feeders} feeder thread(s)",
+                lambda t, e=encoder: e.encode(t, instruction),
+                warm,
+            )
+            if reference is None:
+                reference = vectors
+            else:  # the feeders change the schedule, not the results
+                notes[f"max_abs_diff_feeders_{feeders}_vs_first"] = float(np.abs(vectors - reference).max())
+        encoder._feeders = 2 if device.startswith("cuda") else 1
+        backbone = encoder.model[0].auto_model
+        seconds = model_only(backbone, args.ceiling_rows, 128, sync, device)
+        model_flops = args.ceiling_rows * flops_per_text(128, arch)
+        mfu = model_flops / seconds / 1e12 / peak
+        notes[f"model_only_eager_{args.ceiling_rows}x128"] = {"ms": round(seconds * 1000, 2), "mfu": round(mfu, 4)}
+        print(f"model only, eager, {args.ceiling_rows}x128: {seconds * 1000:.1f} ms, MFU {mfu:.1%}", flush=True)
+        save()
+
+        def profiled(label: str, encoder: InstructorEncoder) -> None:
+            from torch.autograd import DeviceType
+            from torch.profiler import ProfilerActivity, profile
+
+            subset = texts[:4096]
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                start = time.perf_counter()
+                encoder.encode(subset, instruction)
+                sync()
+                wall = time.perf_counter() - start
+            kernels = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
+            busy = sum(e.self_device_time_total for e in kernels) / 1e6
+            notes[f"profile_{label}_4096_texts"] = {"wall_s": round(wall, 3), "kernel_time_s": round(busy, 3)}
+            # Kernels of the feeders' streams can overlap, so kernel time can exceed busy time.
+            print(f"profile, {label}, 4096 texts: wall {wall:.2f} s, kernel time {busy:.2f} s ({busy / wall:.0%})")
+            table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=14, max_name_column_width=60)
+            print(table, flush=True)
+            Path(args.out).with_suffix(f".profile_{label}.txt").write_text(table)
+            save()
+
+        if args.profile and device.startswith("cuda"):
+            profiled("fast", encoder)
+
+        del encoder
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
         if args.compile:
-            try:
-                compiled = InstructorEncoder(
-                    path,
-                    device=device,
-                    precision="fast",
-                    batch_size=args.batch_size,
-                    token_budget=args.token_budget,
-                    compile=True,
-                )
-                timed("instructor-integrations fast+compile", lambda t: compiled.encode(t, instruction))
-            except Exception as exc:  # report, do not hide
-                print(f"torch.compile failed: {type(exc).__name__}: {exc}")
-                results["instructor-integrations fast+compile"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-        base = results["sentence-transformers float32"]["seconds"]
-        for row in results.values():
-            if "seconds" in row:
-                row["speedup_vs_st_fp32"] = round(base / row["seconds"], 2)
-        write_json(
-            Path(args.out),
-            {
-                "benchmark": "gpu_throughput",
-                "device": name,
-                "peak_bf16_tflops": peak,
-                "arch": args.arch,
-                "workload": {
-                    "texts": len(texts),
-                    "tokens": tokens,
-                    "mean_tokens": tokens / len(texts),
-                    "token_budget": args.token_budget,
-                    "batch_size": args.batch_size,
-                },
-                "results": results,
-                "machine": machine(),
-            },
-        )
+            if time.perf_counter() - began > args.deadline:
+                notes["compile"] = "skipped: deadline"
+                print("compile skipped: past the deadline", flush=True)
+            else:
+                try:
+                    compiled = fast_encoder(compile=True)
+                    for index, setting in enumerate(args.compile_sweep.split(",")):
+                        feeders, budget, rows = (int(part) for part in setting.split(":"))
+                        compiled._feeders, compiled.token_budget, compiled.batch_size = feeders, budget, rows
+                        start = time.perf_counter()
+                        label = f"instructor-integrations fast+compile, {feeders} feeder thread(s), budget {budget}"
+                        timed(label, lambda t: compiled.encode(t, instruction), texts if index == 0 else warm)
+                        if index == 0:
+                            notes["compile_warmup_plus_timed_pass_s"] = round(time.perf_counter() - start, 1)
+                    compiled._feeders, compiled.token_budget, compiled.batch_size = (
+                        2,
+                        args.token_budget,
+                        args.batch_size,
+                    )
+                    backbone = compiled.model[0].auto_model
+                    seconds = model_only(backbone, args.ceiling_rows, 128, sync, device)
+                    notes[f"model_only_compiled_{args.ceiling_rows}x128"] = {
+                        "ms": round(seconds * 1000, 2),
+                        "mfu": round(model_flops / seconds / 1e12 / peak, 4),
+                    }
+                    print(
+                        f"model only, compiled, {args.ceiling_rows}x128: {seconds * 1000:.1f} ms, "
+                        f"MFU {model_flops / seconds / 1e12 / peak:.1%}",
+                        flush=True,
+                    )
+                    if args.profile and device.startswith("cuda"):
+                        profiled("compiled", compiled)
+                except Exception as exc:  # report, do not hide
+                    print(f"torch.compile failed: {type(exc).__name__}: {exc}")
+                    results["instructor-integrations fast+compile"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                save()
 
 
 if __name__ == "__main__":
