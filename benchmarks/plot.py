@@ -29,7 +29,11 @@ def bars(ax, title: str, results: dict, key: str, label: str) -> None:  # type: 
     ax.set_yticks(
         range(len(names)),
         [
-            n.replace("instructor-integrations", "ours").replace(" + collection.add", "").replace("st-", "ST ")
+            n.replace("instructor-integrations", "ours")
+            .replace(" + collection.add", "")
+            .replace("st-", "ST ")
+            .replace("1 feeder thread(s)", "1 thread")
+            .replace(" feeder thread(s)", " threads")
             for n in names
         ],
         fontsize=8,
@@ -47,13 +51,8 @@ def main() -> None:
     bars(axes[0], "T5-base encoder, SciFact mix, 2-core CPU", cpu["results"], "tokens_per_s", "tokens/s")
     ingest = load("scifact_ingest.json")
     bars(axes[1], "SciFact into Chroma, MiniLM, 2-core CPU", ingest["results"], "docs_per_s", "docs/s")
-    gpu = load("gpu_throughput_h100.json")
-    # That run's compile=True did not take effect (docs/performance.md): it is a second eager run.
-    gpu_results = {
-        ("instructor-integrations fast, run 2" if name.endswith("fast+compile") else name): row
-        for name, row in gpu["results"].items()
-    }
-    bars(axes[2], "instructor-large arch, mean 121 tokens, H100", gpu_results, "tokens_per_s", "tokens/s")
+    gpu = load("gpu_throughput_h200.json")
+    bars(axes[2], "instructor-large arch, mean 121 tokens, H200", gpu["results"], "tokens_per_s", "tokens/s")
     fig.tight_layout()
     out = ROOT / "docs" / "img" / "performance.png"
     out.parent.mkdir(parents=True, exist_ok=True)
