@@ -141,7 +141,9 @@ class InstructorEncoder:
 
     On CUDA, a call that makes more than one batch runs its batches from two threads, each on a CUDA
     stream of its own, so one tokenizes while the other's batch runs on the device (1.1-1.5x the
-    tokens/s of one thread on an H200; the results are the same).
+    tokens/s of one thread on an H200; the results are the same). Two batches are then on the device
+    at once, so peak activation memory is that of two batches: a ``batch_size`` sized to fill the
+    device's memory with one batch should be halved.
 
     Raises:
         ModelLoadError: The model cannot be loaded; the message says where it looked.
@@ -222,6 +224,7 @@ class InstructorEncoder:
             backbone.forward = torch.compile(backbone.forward, dynamic=True, options=options)
         self.num_workers: int = num_workers
         self._feeders: int = CUDA_FEEDERS if self.plan.device.type == "cuda" else 1
+        self._streams: list[Any] = []
         self._pool: WorkerPool | None = None
         if num_workers > 1:
             settings = {
@@ -539,21 +542,32 @@ class InstructorEncoder:
         ``SentenceTransformer.encode`` waits for the device once per batch (its pooling reads a device
         value), so one thread leaves the device idle while it tokenizes the next batch. With two, one
         thread tokenizes and queues its batch while the other's batch runs. Each batch's copy back to
-        the host waits for its own stream only.
+        the host waits for its own stream only. The streams belong to the encoder, one per thread, so
+        the CUDA caching allocator keeps one pool of blocks per thread, not one per batch.
         """
         # The first batch runs here, alone: it sets the fast tokenizer's truncation and padding (which
         # token counting changed). Later batches only read them; a Rust tokenizer changed by one thread
         # while another encodes raises "Already borrowed".
         prompt, members = batches[0]
-        out[members] = self._embed_on_stream(prompt, [unique[i][1] for i in members])
+        out[members] = self._embed_on(None, prompt, [unique[i][1] for i in members])
         done(len(members))
+        streams = iter(self._feeder_streams())
+        taken = threading.Lock()
+        local = threading.local()
+
+        def take_stream() -> None:
+            with taken:
+                local.stream = next(streams)
+
+        def embed(prompt: str, bodies: list[str]) -> np.ndarray:
+            return self._embed_on(local.stream, prompt, bodies)
+
         ahead = 2 * self._feeders
-        with ThreadPoolExecutor(self._feeders, thread_name_prefix="instructor-feed") as pool:
+        with ThreadPoolExecutor(self._feeders, "instructor-feed", initializer=take_stream) as pool:
             queued: deque[tuple[list[int], Future[np.ndarray]]] = deque()
             try:
                 for prompt, members in batches[1:]:
-                    bodies = [unique[i][1] for i in members]
-                    queued.append((members, pool.submit(self._embed_on_stream, prompt, bodies)))
+                    queued.append((members, pool.submit(embed, prompt, [unique[i][1] for i in members])))
                     while len(queued) >= ahead or (queued and queued[0][1].done()):
                         finished, future = queued.popleft()
                         out[finished] = future.result()
@@ -566,12 +580,20 @@ class InstructorEncoder:
                 for _, future in queued:
                     future.cancel()
 
-    def _embed_on_stream(self, prompt: str, bodies: list[str]) -> np.ndarray:
-        """One batch as float32 rows, on a CUDA stream of its own (on other devices, as is)."""
+    def _feeder_streams(self) -> list[Any]:
+        """One CUDA stream per feeding thread, made once per encoder (``None`` off CUDA)."""
         if self.plan.device.type != "cuda":
+            return [None] * self._feeders
+        while len(self._streams) < self._feeders:
+            self._streams.append(torch.cuda.Stream(self.plan.device))  # type: ignore[no-untyped-call]
+        return self._streams[: self._feeders]
+
+    def _embed_on(self, stream: Any, prompt: str, bodies: list[str]) -> np.ndarray:
+        """One batch as float32 rows, on ``stream`` (``None``: the thread's current stream)."""
+        if stream is None:
             rows: np.ndarray = self._forward(prompt, bodies).float().cpu().numpy()
             return rows
-        with torch.cuda.stream(torch.cuda.Stream(self.plan.device)):  # type: ignore[no-untyped-call]
+        with torch.cuda.stream(stream):
             embeddings = self._forward(prompt, bodies).float()
             # A blocking copy on this stream: waits for this batch, not for the other threads' batches.
             on_host: np.ndarray = embeddings.cpu().numpy()

@@ -86,3 +86,33 @@ def test_feeder_error_propagates_and_leaves_no_thread_running(tiny_path: str, go
     assert len(seen) < len(golden["pairs"]) // 2, "batches after the failure were still submitted"
     encoder._forward = forward  # type: ignore[method-assign]
     np.testing.assert_allclose(encoder.encode_pairs(golden["pairs"]), np.asarray(golden["pair_embeddings"]), atol=1e-5)
+
+
+def test_each_feeder_thread_keeps_one_stream(tiny_path: str, golden: dict) -> None:
+    """One stream per feeding thread (the CUDA caching allocator keeps a pool per stream), the same
+    streams on every call; the caller's first batch runs on its current stream."""
+    encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=3)
+    encoder._feeders = 2
+    streams = [object(), object()]
+    encoder._feeder_streams = lambda: streams  # type: ignore[method-assign]
+    embed_on = encoder._embed_on
+    seen: list[tuple[int, str, object]] = []
+    call = 0
+
+    def recording(stream: object, prompt: str, bodies: list[str]) -> np.ndarray:
+        seen.append((call, threading.current_thread().name, stream))
+        return embed_on(None, prompt, bodies)
+
+    encoder._embed_on = recording  # type: ignore[method-assign]
+    for call in range(2):  # noqa: B007 (recording() reads it)
+        np.testing.assert_allclose(
+            encoder.encode_pairs(golden["pairs"]), np.asarray(golden["pair_embeddings"]), atol=1e-5
+        )
+    caller = threading.current_thread().name
+    for index in range(2):
+        by_thread: dict[str, set[int]] = {}
+        for _, name, stream in (row for row in seen if row[0] == index):
+            by_thread.setdefault(name, set()).add(id(stream))
+        assert by_thread.pop(caller) == {id(None)}
+        assert all(len(ids) == 1 for ids in by_thread.values()), by_thread
+        assert {i for ids in by_thread.values() for i in ids} == {id(s) for s in streams}
