@@ -176,12 +176,13 @@ def main() -> None:
                 "tflops": round(achieved, 1),
                 "mfu": round(achieved / peak, 4),
             }
+            save()
+            ratio = results[label].get("speedup_vs_st_fp32")
             print(
                 f"{label:>44}: {seconds:7.2f} s {tokens / seconds:12.0f} tokens/s {achieved:7.1f} TFLOP/s "
-                f"MFU {achieved / peak:6.1%}",
+                f"MFU {achieved / peak:6.1%}" + (f"  {ratio:.2f}x ST fp32" if ratio is not None else ""),
                 flush=True,
             )
-            save()
             return vectors
 
         warm = texts[:2048]
