@@ -602,8 +602,7 @@ class InstructorEncoder:
     def _embed_batch(self, prompt: str, bodies: list[str]) -> np.ndarray:
         """One planned batch as float32 rows (what a worker process of ``num_workers`` runs)."""
         with self._lock:
-            rows: np.ndarray = self._forward(prompt, bodies).float().cpu().numpy()
-        return rows
+            return self._embed_on(None, prompt, bodies)
 
     @staticmethod
     def _collect(pending: list[tuple[list[int], torch.Tensor]], out: np.ndarray) -> None:
