@@ -562,20 +562,22 @@ class InstructorEncoder:
         def embed(prompt: str, bodies: list[str]) -> np.ndarray:
             return self._embed_on(local.stream, prompt, bodies)
 
+        queued: deque[tuple[list[int], Future[np.ndarray]]] = deque()
+
+        def collect_oldest() -> None:
+            finished, future = queued.popleft()
+            out[finished] = future.result()
+            done(len(finished))
+
         ahead = 2 * self._feeders
         with ThreadPoolExecutor(self._feeders, "instructor-feed", initializer=take_stream) as pool:
-            queued: deque[tuple[list[int], Future[np.ndarray]]] = deque()
             try:
                 for prompt, members in batches[1:]:
                     queued.append((members, pool.submit(embed, prompt, [unique[i][1] for i in members])))
                     while len(queued) >= ahead or (queued and queued[0][1].done()):
-                        finished, future = queued.popleft()
-                        out[finished] = future.result()
-                        done(len(finished))
+                        collect_oldest()
                 while queued:
-                    finished, future = queued.popleft()
-                    out[finished] = future.result()
-                    done(len(finished))
+                    collect_oldest()
             finally:
                 for _, future in queued:
                     future.cancel()
