@@ -209,6 +209,7 @@ def main() -> None:
             )
 
         encoder = fast_encoder()
+        default_feeders = encoder._feeders
         reference: np.ndarray | None = None
         for feeders in [int(n) for n in args.feeders.split(",") if n.strip()]:
             encoder._feeders = feeders
@@ -221,14 +222,20 @@ def main() -> None:
                 reference = vectors
             else:  # the feeders change the schedule, not the results
                 notes[f"max_abs_diff_feeders_{feeders}_vs_first"] = float(np.abs(vectors - reference).max())
-        encoder._feeders = 2 if device.startswith("cuda") else 1
-        backbone = encoder.model[0].auto_model
-        seconds = model_only(backbone, args.ceiling_rows, 128, sync, device)
-        model_flops = args.ceiling_rows * flops_per_text(128, arch)
-        mfu = model_flops / seconds / 1e12 / peak
-        notes[f"model_only_eager_{args.ceiling_rows}x128"] = {"ms": round(seconds * 1000, 2), "mfu": round(mfu, 4)}
-        print(f"model only, eager, {args.ceiling_rows}x128: {seconds * 1000:.1f} ms, MFU {mfu:.1%}", flush=True)
-        save()
+        encoder._feeders = default_feeders
+
+        def ceiling(label: str, backbone: object) -> None:
+            """The model alone on pre-tokenized ``ceiling_rows x 128`` batches: the MFU ceiling."""
+            seconds = model_only(backbone, args.ceiling_rows, 128, sync, device)
+            mfu = args.ceiling_rows * flops_per_text(128, arch) / seconds / 1e12 / peak
+            notes[f"model_only_{label}_{args.ceiling_rows}x128"] = {
+                "ms": round(seconds * 1000, 2),
+                "mfu": round(mfu, 4),
+            }
+            print(f"model only, {label}, {args.ceiling_rows}x128: {seconds * 1000:.1f} ms, MFU {mfu:.1%}", flush=True)
+            save()
+
+        ceiling("eager", encoder.model[0].auto_model)
 
         def profiled(label: str, encoder: InstructorEncoder) -> None:
             from torch.autograd import DeviceType
@@ -272,21 +279,11 @@ def main() -> None:
                         if index == 0:
                             notes["compile_warmup_plus_timed_pass_s"] = round(time.perf_counter() - start, 1)
                     compiled._feeders, compiled.token_budget, compiled.batch_size = (
-                        2,
+                        default_feeders,
                         args.token_budget,
                         args.batch_size,
                     )
-                    backbone = compiled.model[0].auto_model
-                    seconds = model_only(backbone, args.ceiling_rows, 128, sync, device)
-                    notes[f"model_only_compiled_{args.ceiling_rows}x128"] = {
-                        "ms": round(seconds * 1000, 2),
-                        "mfu": round(model_flops / seconds / 1e12 / peak, 4),
-                    }
-                    print(
-                        f"model only, compiled, {args.ceiling_rows}x128: {seconds * 1000:.1f} ms, "
-                        f"MFU {model_flops / seconds / 1e12 / peak:.1%}",
-                        flush=True,
-                    )
+                    ceiling("compiled", compiled.model[0].auto_model)
                     if args.profile and device.startswith("cuda"):
                         profiled("compiled", compiled)
                 except Exception as exc:  # report, do not hide
