@@ -36,6 +36,7 @@ import torch
 from ._cpu import release_free_memory, tune_cpu_process
 from ._pool import WorkerPool
 from ._runtime import Plan, resolve_device, resolve_plan
+from ._t5 import share_t5_attention_mask
 from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
 
@@ -211,6 +212,10 @@ class InstructorEncoder:
         elif self.instructor_pooling:
             self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
         self._model.set_pooling_include_prompt(not self.instructor_pooling)
+        if self.plan.device.type == "cuda":
+            # T5: one (batch, heads, length, length) bias-and-padding mask per forward pass instead of one per
+            # layer; the same numbers (see _t5.py).
+            share_t5_attention_mask(getattr(self._model[0], "auto_model", None))
         self.compiled: bool = compile
         if compile:
             backbone = getattr(self._model[0], "auto_model", None)
