@@ -57,7 +57,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         compile: Compile the model's forward (see
             :class:`~instructor_integrations.encoder.InstructorEncoder`): about 30 s once, then faster
             for large ingests. Not saved in the collection config (a choice for this process).
-        num_workers: CPU worker processes for calls that make more than one batch, each with its own
+        num_workers: Worker processes (CPU or CUDA) for calls that make more than one batch, each with its own
             copy of the model (see :class:`~instructor_integrations.encoder.InstructorEncoder`).
             Not saved in the collection config.
         encoder: An existing encoder to share.

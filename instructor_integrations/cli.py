@@ -54,7 +54,7 @@ def _add_model_options(parser: argparse.ArgumentParser, *, default_model: str | 
         "--workers",
         type=int,
         default=1,
-        help="CPU worker processes, each with its own model copy (default: %(default)s; not with --ray)",
+        help="worker processes (CPU or CUDA), each with its own model copy (default: %(default)s; not with --ray)",
     )
 
 

@@ -130,15 +130,19 @@ class InstructorEncoder:
             (docs/performance.md), while for all-MiniLM-L6-v2 it gained nothing end to end. On an
             H200 with the instructor-large architecture: 1.2-1.3x eager, after 55-80 s of compiling.
             Worth trying for large corpora on T5-sized models, not for a few queries. Off by default.
-        num_workers: CPU only. With 2 or more, calls that make more than one batch run in that many
-            worker processes, each with its own copy of the model and an equal share of the torch
-            threads; the batches are planned here and the results come back in order. Measured with
-            all-MiniLM-L6-v2 in ``precision="fast"`` on a 2-core AMX CPU: 1.1-2.0x the tokens/s of one
-            process in alternations, 1.26x over all of SciFact (docs/performance.md). The workers
-            start (spawn) on the first such call, which then takes the time of loading the model; they
-            hold ``num_workers`` more copies of the model in memory until :meth:`close`. A script must
-            start from an ``if __name__ == "__main__":`` block, as with any spawned process. Default 1:
-            no workers.
+        num_workers: CPU and CUDA. With 2 or more, calls that make more than one batch run in that
+            many worker processes, each with its own copy of the model (on the CPU with an equal share
+            of the torch threads; on CUDA all on this encoder's GPU); the batches are planned here and
+            the results come back in order. Measured with all-MiniLM-L6-v2 in ``precision="fast"`` on a
+            2-core AMX CPU: 1.1-2.0x the tokens/s of one process in alternations, 1.26x over all of
+            SciFact. On an H200 with the instructor-large architecture it pays only with
+            ``compile=True`` (3 workers: 1.16x one compiled process, whose tokenization and
+            sentence-transformers' per-text work then run in parallel); without compiling, 2-4
+            workers were 0.83-0.96x one process with its two feeding threads (docs/performance.md).
+            The workers start (spawn) on the first such call, which then takes the time of loading
+            the model (and of compiling, in each worker); they hold ``num_workers`` more copies of the
+            model in memory until :meth:`close`. A script must start from an
+            ``if __name__ == "__main__":`` block, as with any spawned process. Default 1: no workers.
 
     On CUDA, a call that makes more than one batch runs its batches from two threads, each on a CUDA
     stream of its own, so one tokenizes while the other's batch runs on the device (1.1-1.5x the
@@ -189,10 +193,10 @@ class InstructorEncoder:
         check_bool(compile, "compile")
         check_positive_int(num_workers, "num_workers")
         self.plan: Plan = resolve_plan(resolve_device(device), dtype, precision)
-        if num_workers > 1 and self.plan.device.type != "cpu":
+        if num_workers > 1 and self.plan.device.type not in ("cpu", "cuda"):
             raise ValueError(
-                f"num_workers={num_workers} is for the CPU; on {self.plan.device} one process drives the device "
-                "(use num_workers=1)"
+                f"num_workers={num_workers} is for the CPU and CUDA; on {self.plan.device} one process drives the "
+                "device (use num_workers=1)"
             )
         if self.plan.device.type == "cpu":
             tune_cpu_process()
@@ -234,7 +238,7 @@ class InstructorEncoder:
         if num_workers > 1:
             settings = {
                 "model_name_or_path": self.model_name,
-                "device": "cpu",
+                "device": str(self.plan.device),
                 "dtype": dtype,
                 "precision": precision,
                 "max_seq_length": self.max_seq_length,

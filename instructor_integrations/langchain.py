@@ -58,7 +58,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     compile: bool = False
     """Compile the model's forward (about 30 s once; faster for large document sets)."""
     num_workers: int = Field(default=1, gt=0)
-    """CPU worker processes for multi-batch calls, each with its own model copy (1: none)."""
+    """Worker processes (CPU or CUDA) for multi-batch calls, each with its own model copy (1: none)."""
     encoder: InstructorEncoder | None = Field(default=None, exclude=True, repr=False)
     """An existing encoder to share; when None, the process-wide encoder for these settings is used."""
 

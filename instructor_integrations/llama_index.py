@@ -30,7 +30,7 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     A replacement for ``llama-index-embeddings-instructor`` on the current stack: whole
     ``embed_batch_size`` batches per forward pass, and async methods that run in a worker thread.
 
-    The inherited ``num_workers`` field keeps LlamaIndex's meaning (concurrent async jobs). For CPU
+    The inherited ``num_workers`` field keeps LlamaIndex's meaning (concurrent async jobs). For
     worker processes pass an encoder: ``InstructorEmbedding(encoder=InstructorEncoder(..., num_workers=2))``.
 
     Examples:

@@ -239,7 +239,7 @@ def evaluate(
         precision: ``"exact"``, ``"fast"`` or ``None``.
         batch_size: Rows per forward pass.
         compile: Compile the model's forward (about 30 s once; pays off on large corpora).
-        num_workers: CPU worker processes, each with its own copy of the model (1: none).
+        num_workers: Worker processes (CPU or CUDA), each with its own copy of the model (1: none).
         encoder: An existing encoder to use instead of loading ``model``.
 
     Returns:
