@@ -61,12 +61,19 @@ def flops_per_text(length: int, arch: dict[str, int]) -> float:
     return float(per_token * length + attention)
 
 
-def model_only(backbone: object, rows: int, length: int, sync: Callable[[], None], device: str) -> float:
-    """Seconds per forward of ``backbone`` on pre-tokenized ``rows x length`` batches (no padding, no host work)."""
+def model_only(
+    backbone: object, rows: int, length: int, sync: Callable[[], None], device: str, padded: bool = False
+) -> tuple[float, list[int]]:
+    """Seconds per forward of ``backbone`` on pre-tokenized ``rows x length`` batches (no host work).
+
+    ``padded``: row lengths spread evenly over [3/4 length, length], as in a length-sorted batch of real
+    texts, so the attention gets a padding mask. Returns the seconds and the rows' real lengths.
+    """
     import torch
 
     ids = torch.randint(5, 1000, (rows, length), device=device)
-    mask = torch.ones_like(ids)
+    lengths = [length - (i * (length // 4)) // max(rows - 1, 1) if padded else length for i in range(rows)]
+    mask = (torch.arange(length, device=device)[None, :] < torch.tensor(lengths, device=device)[:, None]).long()
     with torch.inference_mode():
         for _ in range(3):
             backbone(input_ids=ids, attention_mask=mask)  # type: ignore[operator]
@@ -75,7 +82,19 @@ def model_only(backbone: object, rows: int, length: int, sync: Callable[[], None
         for _ in range(10):
             backbone(input_ids=ids, attention_mask=mask)  # type: ignore[operator]
         sync()
-    return (time.perf_counter() - start) / 10
+    return (time.perf_counter() - start) / 10, lengths
+
+
+def share_mask(encoder: object, on: bool) -> None:
+    """Switch the encoder's T5 backbone between the shared-mask attention and transformers' SDPA."""
+    from instructor_integrations._t5 import ATTENTION_NAME, share_t5_attention_mask
+
+    backbone = encoder.model[0].auto_model  # type: ignore[attr-defined]
+    if on:
+        share_t5_attention_mask(backbone)
+    else:
+        backbone.set_attn_implementation("sdpa")
+    assert (backbone.config._attn_implementation == ATTENTION_NAME) == on
 
 
 def main() -> None:
@@ -96,6 +115,19 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="kernel-time summary of one fast pass (torch.profiler)")
     parser.add_argument("--deadline", type=float, default=float("inf"), help="seconds; skip compile after this")
     parser.add_argument("--ceiling-rows", type=int, default=512, help="rows of the model-only 128-token batches")
+    parser.add_argument(
+        "--mask-rounds",
+        type=int,
+        default=0,
+        help="rounds of the T5 attention mask shared across layers (default) vs rebuilt per layer, eager",
+    )
+    parser.add_argument(
+        "--workers", default="", help="num_workers values to time for precision='fast' (worker processes), e.g. 2,3"
+    )
+    parser.add_argument("--compile-workers", type=int, default=0, help="also time compile=True with this num_workers")
+    parser.add_argument(
+        "--compile-masks", default="on", help="mask settings to compile an encoder for: on, off or on,off"
+    )
     parser.add_argument("--out", default="gpu_throughput.json")
     parser.add_argument("--device", default="cuda", help="cpu only to dry-run this script")
     args = parser.parse_args()
@@ -224,16 +256,34 @@ def main() -> None:
                 notes[f"max_abs_diff_feeders_{feeders}_vs_first"] = float(np.abs(vectors - reference).max())
         encoder._feeders = default_feeders
 
-        def ceiling(label: str, backbone: object) -> None:
+        def ceiling(label: str, backbone: object, padded: bool = False) -> None:
             """The model alone on pre-tokenized ``ceiling_rows x 128`` batches: the MFU ceiling."""
-            seconds = model_only(backbone, args.ceiling_rows, 128, sync, device)
-            mfu = args.ceiling_rows * flops_per_text(128, arch) / seconds / 1e12 / peak
+            seconds, real = model_only(backbone, args.ceiling_rows, 128, sync, device, padded)
+            mfu = sum(flops_per_text(n, arch) for n in real) / seconds / 1e12 / peak
+            label += ", padded 96-128" if padded else ""
             notes[f"model_only_{label}_{args.ceiling_rows}x128"] = {
                 "ms": round(seconds * 1000, 2),
                 "mfu": round(mfu, 4),
             }
             print(f"model only, {label}, {args.ceiling_rows}x128: {seconds * 1000:.1f} ms, MFU {mfu:.1%}", flush=True)
             save()
+
+        if args.mask_rounds:
+            for _ in range(args.mask_rounds):
+                for on in (True, False):
+                    share_mask(encoder, on)
+                    vectors = timed(
+                        f"instructor-integrations fast, mask {'shared' if on else 'per layer'}",
+                        lambda t, e=encoder: e.encode(t, instruction),
+                        warm,
+                    )
+                    if reference is not None:
+                        key = f"max_abs_diff_mask_{'shared' if on else 'per_layer'}_vs_first"
+                        notes[key] = max(float(np.abs(vectors - reference).max()), float(notes.get(key, 0.0)))
+            for on in (True, False):
+                share_mask(encoder, on)
+                ceiling(f"eager, mask {'shared' if on else 'per layer'}", encoder.model[0].auto_model, padded=True)
+            share_mask(encoder, device.startswith("cuda"))
 
         ceiling("eager", encoder.model[0].auto_model)
 
@@ -260,35 +310,81 @@ def main() -> None:
         if args.profile and device.startswith("cuda"):
             profiled("fast", encoder)
 
+        def with_workers(workers: int, compile: bool = False) -> None:
+            """``num_workers`` processes, each with its own model on the device, fed by this process."""
+            pooled = fast_encoder(num_workers=workers, compile=compile)
+            try:
+                vectors = timed(
+                    f"instructor-integrations fast{'+compile' if compile else ''}, {workers} worker processes",
+                    lambda t: pooled.encode(t, instruction),
+                    warm,
+                )
+                if reference is not None:
+                    notes[f"max_abs_diff_workers_{workers}{'_compiled' if compile else ''}_vs_first"] = float(
+                        np.abs(vectors - reference).max()
+                    )
+            finally:
+                pooled.close()
+                save()
+
+        for workers in [int(n) for n in args.workers.split(",") if n.strip()]:
+            with_workers(workers)
+
+        def compile_one(shared: bool) -> None:
+            """Compile an encoder (shared mask or not), time the sweep, then its ceilings and profile."""
+            compiled = fast_encoder(compile=True)
+            share_mask(compiled, shared)  # before the first call, which compiles with the attention chosen
+            mask = "shared" if shared else "per layer"
+            for index, setting in enumerate(args.compile_sweep.split(",")):
+                feeders, budget, rows = (int(part) for part in setting.split(":"))
+                compiled._feeders, compiled.token_budget, compiled.batch_size = feeders, budget, rows
+                start = time.perf_counter()
+                label = f"instructor-integrations fast+compile, mask {mask}, {feeders} feeders, budget {budget}"
+                timed(label, lambda t: compiled.encode(t, instruction), texts if index == 0 else warm)
+                if index == 0:
+                    notes[f"compile_mask_{mask}_warmup_plus_timed_pass_s"] = round(time.perf_counter() - start, 1)
+            compiled._feeders, compiled.token_budget, compiled.batch_size = (
+                default_feeders,
+                args.token_budget,
+                args.batch_size,
+            )
+            ceiling(f"compiled, mask {mask}", compiled.model[0].auto_model, padded=True)
+            if args.profile and device.startswith("cuda"):
+                profiled(f"compiled_mask_{'shared' if shared else 'per_layer'}", compiled)
+
         del encoder
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
+        if args.compile_workers:
+            if time.perf_counter() - began > args.deadline:
+                notes["compile_workers"] = "skipped: deadline"
+                print("compile with workers skipped: past the deadline", flush=True)
+            else:
+                try:
+                    with_workers(args.compile_workers, compile=True)
+                except Exception as exc:  # report, do not hide
+                    print(f"torch.compile with workers failed: {type(exc).__name__}: {exc}")
+                    notes["compile_workers"] = f"{type(exc).__name__}: {exc}"[:500]
+                save()
         if args.compile:
             if time.perf_counter() - began > args.deadline:
                 notes["compile"] = "skipped: deadline"
                 print("compile skipped: past the deadline", flush=True)
             else:
-                try:
-                    compiled = fast_encoder(compile=True)
-                    for index, setting in enumerate(args.compile_sweep.split(",")):
-                        feeders, budget, rows = (int(part) for part in setting.split(":"))
-                        compiled._feeders, compiled.token_budget, compiled.batch_size = feeders, budget, rows
-                        start = time.perf_counter()
-                        label = f"instructor-integrations fast+compile, {feeders} feeder thread(s), budget {budget}"
-                        timed(label, lambda t: compiled.encode(t, instruction), texts if index == 0 else warm)
-                        if index == 0:
-                            notes["compile_warmup_plus_timed_pass_s"] = round(time.perf_counter() - start, 1)
-                    compiled._feeders, compiled.token_budget, compiled.batch_size = (
-                        default_feeders,
-                        args.token_budget,
-                        args.batch_size,
-                    )
-                    ceiling("compiled", compiled.model[0].auto_model)
-                    if args.profile and device.startswith("cuda"):
-                        profiled("compiled", compiled)
-                except Exception as exc:  # report, do not hide
-                    print(f"torch.compile failed: {type(exc).__name__}: {exc}")
-                    results["instructor-integrations fast+compile"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                for setting in [m.strip() for m in args.compile_masks.split(",") if m.strip()]:
+                    if time.perf_counter() - began > args.deadline:
+                        notes[f"compile_mask_{setting}"] = "skipped: deadline"
+                        print(f"compile (mask {setting}) skipped: past the deadline", flush=True)
+                        continue
+                    try:
+                        compile_one(setting == "on")
+                    except Exception as exc:  # report, do not hide
+                        print(f"torch.compile failed: {type(exc).__name__}: {exc}")
+                        results[f"instructor-integrations fast+compile, mask {setting}"] = {
+                            "error": f"{type(exc).__name__}: {exc}"[:500]
+                        }
+                    if device.startswith("cuda"):
+                        torch.cuda.empty_cache()
                 save()
 
 
