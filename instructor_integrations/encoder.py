@@ -209,7 +209,11 @@ class InstructorEncoder:
         self.local_files_only = _env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only
         self.show_progress_bar = show_progress_bar
         self._lock = threading.RLock()
-        self._instruction_lengths: dict[str, int] = {}
+        self._instruction_lengths: dict[tuple[str, int], int] = {}
+        self._counter: Any = None
+        # The max_seq_length for which sentence-transformers has set the model tokenizer's truncation and
+        # padding (in one thread); from then on its calls only read them (see _feed).
+        self._tokenizer_settled_for: int | None = None
         self._model = self._load(cache_folder, trust_remote_code)
         if max_seq_length is not None:
             self._model.max_seq_length = max_seq_length
@@ -411,13 +415,20 @@ class InstructorEncoder:
     # ------------------------------------------------------------------ internals
     def _instruction_length(self, stripped: str) -> int:
         """The reference's ``n``: tokens of the stripped instruction minus ``</s>``; 0 if <= 1."""
-        cached = self._instruction_lengths.get(stripped)
+        key = (stripped, self.max_seq_length)
+        cached = self._instruction_lengths.get(key)
         if cached is None:
-            ids = self._model.tokenizer(stripped, truncation=True, max_length=self.max_seq_length)["input_ids"]
-            cached = len(ids) - 1
+            counter = self._token_counter()
+            if counter is not None:
+                # Truncation at max_seq_length keeps that many tokens, special tokens included.
+                full = len(counter.encode(stripped, add_special_tokens=True))
+                cached = min(full, self.max_seq_length) - 1
+            else:
+                ids = self._model.tokenizer(stripped, truncation=True, max_length=self.max_seq_length)["input_ids"]
+                cached = len(ids) - 1
             if cached <= 1:
                 cached = 0
-            self._instruction_lengths[stripped] = cached
+            self._instruction_lengths[key] = cached
         return cached
 
     def _prepare(self, instruction: str | None, text: str) -> tuple[str, str]:
@@ -435,10 +446,33 @@ class InstructorEncoder:
             return "", full
         return stripped, full[len(stripped) :]
 
+    def _token_counter(self) -> Any:
+        """A copy of the fast tokenizer's Rust tokenizer without truncation or padding, for counting.
+
+        Counting with a copy leaves the model tokenizer's settings to sentence-transformers alone (so
+        feeding threads can share it, see :meth:`_feed`), and skips turning every text's ids into Python
+        lists. ``None`` for a tokenizer that is not a fast (Rust) one.
+        """
+        if self._counter is None:
+            backend = getattr(self._model.tokenizer, "backend_tokenizer", None)
+            if backend is None:
+                return None
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_str(backend.to_str())
+            counter.no_truncation()
+            counter.no_padding()
+            self._counter = counter
+        return self._counter
+
     def _token_counts(self, bodies: list[str]) -> list[int]:
         tokenizer = self._model.tokenizer
         if tokenizer is None or not bodies:
             return [len(body) for body in bodies]
+        counter = self._token_counter()
+        if counter is not None:
+            encode = getattr(counter, "encode_batch_fast", counter.encode_batch)  # no character offsets
+            return [len(encoding) for encoding in encode(bodies, add_special_tokens=True)]
         encoded = tokenizer(bodies, add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
@@ -554,12 +588,17 @@ class InstructorEncoder:
         the host waits for its own stream only. The streams belong to the encoder, one per thread, so
         the CUDA caching allocator keeps one pool of blocks per thread, not one per batch.
         """
-        # The first batch runs here, alone: it sets the fast tokenizer's truncation and padding (which
-        # token counting changed). Later batches only read them; a Rust tokenizer changed by one thread
-        # while another encodes raises "Already borrowed".
-        prompt, members = batches[0]
-        out[members] = self._embed_on(None, prompt, [unique[i][1] for i in members])
-        done(len(members))
+        # sentence-transformers sets the fast tokenizer's truncation and padding on its first call (and
+        # when max_seq_length changes); later calls only read them. A Rust tokenizer changed by one thread
+        # while another encodes raises "Already borrowed", so until then the first batch runs here, alone.
+        # (Token counting uses a copy of the tokenizer and never changes the model's.)
+        if self._tokenizer_settled_for != self.max_seq_length or self._token_counter() is None:
+            prompt, members = batches[0]
+            out[members] = self._embed_on(None, prompt, [unique[i][1] for i in members])
+            done(len(members))
+            batches = batches[1:]
+            if self._token_counter() is not None:
+                self._tokenizer_settled_for = self.max_seq_length
         streams = iter(self._feeder_streams())
         taken = threading.Lock()
         local = threading.local()
@@ -581,7 +620,7 @@ class InstructorEncoder:
         ahead = 2 * self._feeders
         with ThreadPoolExecutor(self._feeders, "instructor-feed", initializer=take_stream) as pool:
             try:
-                for prompt, members in batches[1:]:
+                for prompt, members in batches:
                     queued.append((members, pool.submit(embed, prompt, [unique[i][1] for i in members])))
                     while len(queued) >= ahead or (queued and queued[0][1].done()):
                         collect_oldest()
