@@ -136,8 +136,8 @@ class InstructorEncoder:
             the results come back in order. Measured with all-MiniLM-L6-v2 in ``precision="fast"`` on a
             2-core AMX CPU: 1.1-2.0x the tokens/s of one process in alternations, 1.26x over all of
             SciFact. On an H200 with the instructor-large architecture it pays only with
-            ``compile=True`` (3 workers: 1.16x one compiled process, whose tokenization and
-            sentence-transformers' per-text work then run in parallel); without compiling, 2-4
+            ``compile=True`` (3 and 4 workers: 1.16x and 1.27x one compiled process, whose tokenization
+            and sentence-transformers' per-text work then run in parallel); without compiling, 2-4
             workers were 0.83-0.96x one process with its two feeding threads (docs/performance.md).
             The workers start (spawn) on the first such call, which then takes the time of loading
             the model (and of compiling, in each worker); they hold ``num_workers`` more copies of the
