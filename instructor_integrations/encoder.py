@@ -59,6 +59,10 @@ REFERENCE_MAX_SEQ_LENGTH = 512
 #: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (measured best of 2k-32k on
 #: a 2-core AMX machine, instructor-base architecture; see docs/performance.md).
 CPU_TOKEN_BUDGET = 4096
+#: Padded tokens per forward pass on CUDA for ``token_budget="auto"``: the H200 benchmark's setting
+#: (131,072 measured no faster). It bounds the activation memory of a large ``batch_size``.
+CUDA_TOKEN_BUDGET = 65536
+_AUTO_TOKEN_BUDGETS = {"cpu": CPU_TOKEN_BUDGET, "cuda": CUDA_TOKEN_BUDGET}
 #: Threads that feed a CUDA device (see ``InstructorEncoder._feed``).
 CUDA_FEEDERS = 2
 _README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
@@ -113,11 +117,13 @@ class InstructorEncoder:
             AVX512-BF16; float32 elsewhere). Give either ``dtype`` or ``precision``.
         max_seq_length: Token limit per input. ``None``: 512 for INSTRUCTOR pooling (the reference's
             hard-coded cap), the checkpoint's own setting otherwise.
-        batch_size: Rows per forward pass.
+        batch_size: Rows per forward pass, at most. On a GPU the default of 32 leaves most of the
+            device idle: the GPU numbers in docs/performance.md were measured with ``batch_size=1024``,
+            the token budget keeping batches of long inputs smaller.
         token_budget: Cap on padded tokens per forward pass (rows x longest row). Batches are formed
             from inputs sorted by token count, so long inputs go in smaller batches. ``"auto"``:
-            4096 on the CPU (smaller batches of long inputs run faster there), no cap elsewhere;
-            ``None``: no cap.
+            4096 on the CPU (smaller batches of long inputs run faster there), 65536 on CUDA (bounds
+            the memory of a large ``batch_size``), no cap elsewhere; ``None``: no cap.
         cache_folder: Where hub models are cached (default: the Hugging Face cache).
         local_files_only: Never touch the network. ``None`` follows ``HF_HUB_OFFLINE``.
         trust_remote_code: Allow custom model code from the hub. Off by default.
@@ -201,7 +207,7 @@ class InstructorEncoder:
         if self.plan.device.type == "cpu":
             tune_cpu_process()
         if token_budget == "auto":
-            token_budget = CPU_TOKEN_BUDGET if self.plan.device.type == "cpu" else None
+            token_budget = _AUTO_TOKEN_BUDGETS.get(self.plan.device.type)
         self.token_budget: int | None = token_budget if isinstance(token_budget, int) else None
         self.instructor_pooling = (
             is_instructor_checkpoint(self.model_name) if instructor_pooling is None else instructor_pooling
