@@ -67,17 +67,20 @@ def _shared_mask_attention(
     return sdpa_attention_forward(module, query, key, value, combined, dropout=dropout, scaling=scaling, **kwargs)
 
 
-_registered = threading.Lock()
+_registering = threading.Lock()
+_registered = False
 
 
 def _register() -> None:
+    global _registered
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    with _registered:
-        if ATTENTION_NAME not in AttentionInterface._global_mapping:
+    with _registering:
+        if not _registered:
             AttentionInterface.register(ATTENTION_NAME, _shared_mask_attention)
             AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+            _registered = True
 
 
 def share_t5_attention_mask(backbone: Any) -> bool:
