@@ -39,6 +39,19 @@ def test_token_budget_does_not_change_results(tiny_path: str, golden: dict) -> N
     np.testing.assert_allclose(small, np.asarray(golden["pair_embeddings"]), atol=1e-5)
 
 
+def _record_threads(encoder: InstructorEncoder) -> list[str]:
+    """Wrap the encoder's forward so that each batch appends the name of the thread it ran on."""
+    names: list[str] = []
+    forward = encoder._forward
+
+    def recording(prompt: str, bodies: list[str]) -> torch.Tensor:
+        names.append(threading.current_thread().name)
+        return forward(prompt, bodies)
+
+    encoder._forward = recording  # type: ignore[method-assign]
+    return names
+
+
 @pytest.mark.parametrize("feeders", [2, 3])
 def test_feeder_threads_keep_reference_results_and_order(tiny_path: str, golden: dict, feeders: int) -> None:
     """The CUDA feeder path (threads sharing one model and tokenizer), forced on the CPU.
@@ -51,14 +64,7 @@ def test_feeder_threads_keep_reference_results_and_order(tiny_path: str, golden:
     order = np.random.default_rng(7).permutation(len(golden["pairs"]))
     pairs = [golden["pairs"][i] for i in order]
     expected = np.asarray(golden["pair_embeddings"], dtype=np.float32)[order]
-    calls: list[str] = []
-    forward = encoder._forward
-
-    def counting(prompt: str, bodies: list[str]) -> torch.Tensor:
-        calls.append(threading.current_thread().name)
-        return forward(prompt, bodies)
-
-    encoder._forward = counting  # type: ignore[method-assign]
+    calls = _record_threads(encoder)
     for _ in range(3):
         out = encoder.encode_pairs(pairs)
         np.testing.assert_allclose(out, expected, atol=1e-5)
@@ -74,14 +80,7 @@ def test_feeders_settle_the_tokenizer_again_when_max_seq_length_changes(tiny_pat
     encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=2)
     encoder._feeders = 2
     pairs = golden["pairs"]
-    callers: list[str] = []
-    forward = encoder._forward
-
-    def recording(prompt: str, bodies: list[str]) -> torch.Tensor:
-        callers.append(threading.current_thread().name)
-        return forward(prompt, bodies)
-
-    encoder._forward = recording  # type: ignore[method-assign]
+    callers = _record_threads(encoder)
     main = threading.current_thread().name
     encoder.encode_pairs(pairs)
     encoder.encode_pairs(pairs)
