@@ -4,6 +4,8 @@
 # threads, then torch.compile), tokens/s and MFU, the model-only ceiling and a kernel-time profile.
 #
 #   bash benchmarks/gpu.sh [OUT_DIR [more gpu_throughput.py options]]
+#   e.g. the runs of docs/performance.md: --baselines "" --feeders 2,1 --mask-rounds 2 --compile-masks on,off
+#   and --baselines "" --feeders 2 --workers 2,3,4 --compile-workers 3 --compile-masks ""
 #
 # Offline machines: put wheels of sentence-transformers 6.x / transformers 5.x (and their missing
 # dependencies) in .whl/ first; they are installed into /tmp/site and put on PYTHONPATH.

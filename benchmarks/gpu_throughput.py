@@ -5,7 +5,10 @@ Compares, in one run on one GPU: plain ``SentenceTransformer.encode`` in float32
 token-budget batches) with 1, 2 and 3 feeder threads, optionally with ``torch.compile``. Reports
 tokens/s and model FLOP utilisation (MFU) against the card's dense bf16 peak, the model-only
 ceiling (pre-tokenized 512 x 128 batches), and optionally a kernel-time summary (``--profile``).
-Results are written after every row, so a run cut short keeps what it measured.
+``--mask-rounds`` alternates T5's attention mask shared across layers (the CUDA default) with the
+mask rebuilt per layer, ``--compile-masks on,off`` compiles an encoder for each, and ``--workers`` /
+``--compile-workers`` time ``num_workers`` processes on the same GPU. Results are written after
+every row, so a run cut short keeps what it measured.
 
     python benchmarks/gpu_throughput.py --texts 8192 --out gpu.json   (run by benchmarks/gpu.sh)
 """
