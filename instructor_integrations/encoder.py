@@ -151,7 +151,7 @@ class InstructorEncoder:
             ``if __name__ == "__main__":`` block, as with any spawned process. Default 1: no workers.
 
     On CUDA, a call that makes more than one batch runs its batches from two threads, each on a CUDA
-    stream of its own, so one tokenizes while the other's batch runs on the device (1.1-1.5x the
+    stream of its own, so one tokenizes while the other's batch runs on the device (1.1-1.6x the
     tokens/s of one thread on an H200; the results are the same). Two batches are then on the device
     at once, so peak activation memory is that of two batches: a ``batch_size`` sized to fill the
     device's memory with one batch should be halved.
