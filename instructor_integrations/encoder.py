@@ -424,14 +424,8 @@ class InstructorEncoder:
         key = (stripped, self.max_seq_length)
         cached = self._instruction_lengths.get(key)
         if cached is None:
-            counter = self._token_counter()
-            if counter is not None:
-                # Truncation at max_seq_length keeps that many tokens, special tokens included.
-                full = len(counter.encode(stripped, add_special_tokens=True))
-                cached = min(full, self.max_seq_length) - 1
-            else:
-                ids = self._model.tokenizer(stripped, truncation=True, max_length=self.max_seq_length)["input_ids"]
-                cached = len(ids) - 1
+            # Truncation at max_seq_length keeps that many tokens, special tokens included.
+            cached = min(self._token_counts([stripped])[0], self.max_seq_length) - 1
             if cached <= 1:
                 cached = 0
             self._instruction_lengths[key] = cached
@@ -598,7 +592,7 @@ class InstructorEncoder:
         # when max_seq_length changes); later calls only read them. A Rust tokenizer changed by one thread
         # while another encodes raises "Already borrowed", so until then the first batch runs here, alone.
         # (Token counting uses a copy of the tokenizer and never changes the model's.)
-        if self._tokenizer_settled_for != self.max_seq_length or self._token_counter() is None:
+        if self._tokenizer_settled_for != self.max_seq_length:  # never settled without a Rust tokenizer
             prompt, members = batches[0]
             out[members] = self._embed_on(None, prompt, [unique[i][1] for i in members])
             done(len(members))
