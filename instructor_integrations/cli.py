@@ -99,8 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=5, help="number of hits (default: %(default)s)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
-    evaluate = commands.add_parser("eval", help="evaluate on a BEIR folder or the STS Benchmark")
-    evaluate.add_argument("--data", required=True, help="BEIR folder or STS Benchmark folder")
+    evaluate = commands.add_parser("eval", help="evaluate on a BEIR folder, the STS Benchmark or a classification set")
+    evaluate.add_argument(
+        "--data",
+        required=True,
+        help="BEIR folder, STS Benchmark folder, or classification folder (train.csv, test.csv)",
+    )
     _add_model_options(evaluate)
     instructions = evaluate.add_mutually_exclusive_group()
     instructions.add_argument("--preset", default=None, help="the authors' instructions for this dataset")

@@ -1,7 +1,9 @@
 """Evaluation harness: reproduce published scores through the same code path an application uses.
 
 * BEIR retrieval folders give nDCG@10, Recall@100 and MRR@10;
-* the STS Benchmark gives the cosine Spearman.
+* the STS Benchmark gives the cosine Spearman;
+* classification folders (``train.csv``, ``test.csv``; Banking77's layout) give the accuracy and macro
+  F1 of MTEB's logistic-regression protocol (:mod:`.classification`).
 
 Scores are on MTEB's x100 scale. Retrieval runs through one of four paths (``via``): the raw
 encoder, a Chroma collection, a LangChain vector store, or a LlamaIndex index; the embeddings are
@@ -28,7 +30,8 @@ import numpy as np
 
 from ..encoder import InstructorEncoder, get_encoder
 from ..instructions import get_preset
-from .datasets import RetrievalData, detect_kind, load_retrieval, load_sts
+from .classification import EXPERIMENTS, logistic_regression_scores, undersample
+from .datasets import RetrievalData, detect_kind, load_classification, load_retrieval, load_sts
 from .metrics import mrr_at_k, ndcg_at_k, recall_at_k, spearman
 
 __all__ = ["VIAS", "EvalResult", "evaluate", "resolve_eval_instructions"]
@@ -205,6 +208,32 @@ def _search_llama_index(
     return {q: [hit.node.node_id for hit in retriever.retrieve(text)] for q, text in data.queries.items()}
 
 
+def _classify(
+    encoder: InstructorEncoder, folder: Path, instruction: str | None, batch_size: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """MTEB's classification scores (x100) and counts; each distinct text is embedded once."""
+    data = load_classification(folder)
+    picks = undersample(data.train_labels)
+    rows = sorted({index for pick in picks for index in pick})
+    vectors = encoder.encode([data.train_texts[i] for i in rows], instruction, batch_size=batch_size)
+    position = {index: n for n, index in enumerate(rows)}
+    test = encoder.encode(data.test_texts, instruction, batch_size=batch_size)
+    runs = [
+        logistic_regression_scores(
+            vectors[[position[i] for i in pick]], [data.train_labels[i] for i in pick], test, data.test_labels
+        )
+        for pick in picks
+    ]
+    metrics = {name: round(100 * float(np.mean([run[name] for run in runs])), 4) for name in ("accuracy", "f1")}
+    counts = {
+        "train_embedded": len(rows),
+        "test": len(data.test_texts),
+        "labels": len(set(data.train_labels)),
+        "experiments": EXPERIMENTS,
+    }
+    return metrics, counts
+
+
 def evaluate(
     data_dir: str | Path,
     *,
@@ -223,14 +252,15 @@ def evaluate(
     num_workers: int = 1,
     encoder: InstructorEncoder | None = None,
 ) -> EvalResult:
-    """Evaluate ``model`` on a BEIR folder (retrieval) or an STS Benchmark folder.
+    """Evaluate ``model`` on a BEIR folder (retrieval), an STS Benchmark folder or a classification folder.
 
     Args:
         data_dir: The data folder.
         model: Hub name or local folder.
         preset: Dataset whose authors' instructions to use (e.g. ``"SciFact"``).
         query_instruction: Explicit query instruction (wins over the preset).
-        doc_instruction: Explicit document instruction; for STS, the instruction of both sentences.
+        doc_instruction: Explicit document instruction; for STS and classification, the instruction of
+            every text.
         no_instructions: Embed plain texts.
         via: ``"raw"``, ``"chroma"``, ``"langchain"`` or ``"llama-index"`` (retrieval only).
         limit_queries: Keep only the first N judged queries.
@@ -249,6 +279,8 @@ def evaluate(
         raise ValueError(f"via must be one of {', '.join(VIAS)}, got {via!r}")
     folder = Path(data_dir)
     kind = detect_kind(folder)
+    if kind != "retrieval" and via != "raw":
+        raise ValueError(f"via={via!r} applies to retrieval data; {kind} is evaluated with via='raw'")
     query, document = resolve_eval_instructions(
         model=model,
         preset=preset,
@@ -259,9 +291,10 @@ def evaluate(
     started = time.perf_counter()
     enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile, num_workers=num_workers)
     loaded = time.perf_counter()
-    if kind == "sts":
-        if via != "raw":
-            raise ValueError(f"via={via!r} applies to retrieval data; STS is evaluated with via='raw'")
+    if kind == "classification":
+        metrics, counts = _classify(enc, folder, document, batch_size)
+        instructions = {"query": document, "document": document}
+    elif kind == "sts":
         sts = load_sts(folder)
         a = enc.encode(sts.first, document, batch_size=batch_size)
         b = enc.encode(sts.second, document, batch_size=batch_size)

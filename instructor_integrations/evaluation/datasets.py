@@ -1,4 +1,4 @@
-"""Loaders for BEIR-format retrieval folders and the STS Benchmark."""
+"""Loaders for BEIR-format retrieval folders, the STS Benchmark and classification folders."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RetrievalData", "StsData", "detect_kind", "load_retrieval", "load_sts"]
+__all__ = [
+    "ClassificationData",
+    "RetrievalData",
+    "StsData",
+    "detect_kind",
+    "load_classification",
+    "load_retrieval",
+    "load_sts",
+]
 
 
 @dataclass
@@ -32,8 +40,22 @@ class StsData:
     scores: list[float]
 
 
+@dataclass
+class ClassificationData:
+    """Labelled texts: a training split (to fit a classifier on) and a test split."""
+
+    train_texts: list[str]
+    train_labels: list[str]
+    test_texts: list[str]
+    test_labels: list[str]
+
+
+#: Accepted names of the label column of a classification CSV (Banking77's own files say "category").
+LABEL_COLUMNS = ("label", "category")
+
+
 def detect_kind(folder: Path) -> str:
-    """``"retrieval"`` for a BEIR folder, ``"sts"`` for an STS Benchmark folder.
+    """``"retrieval"`` (BEIR folder), ``"sts"`` (STS Benchmark) or ``"classification"`` (train/test CSVs).
 
     Raises:
         FileNotFoundError: The folder is neither; the message lists what was looked for.
@@ -44,9 +66,11 @@ def detect_kind(folder: Path) -> str:
         return "retrieval"
     if (folder / "sts-test.csv").exists():
         return "sts"
+    if (folder / "train.csv").exists() and (folder / "test.csv").exists():
+        return "classification"
     raise FileNotFoundError(
-        f"{str(folder)!r} is neither a BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/test.tsv) nor an "
-        "STS Benchmark folder (sts-test.csv)"
+        f"{str(folder)!r} is neither a BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/test.tsv), an "
+        "STS Benchmark folder (sts-test.csv) nor a classification folder (train.csv and test.csv)"
     )
 
 
@@ -130,3 +154,40 @@ def load_sts(folder: Path, *, split: str = "test") -> StsData:
             first.append(row[5])
             second.append(row[6])
     return StsData(first=first, second=second, scores=scores)
+
+
+def _labelled_csv(path: Path) -> tuple[list[str], list[str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        label = next((name for name in LABEL_COLUMNS if name in columns), None)
+        if "text" not in columns or label is None:
+            raise ValueError(
+                f"{path}: needs a header with a 'text' column and a 'label' or 'category' column, got {columns}"
+            )
+        texts: list[str] = []
+        labels: list[str] = []
+        for number, row in enumerate(reader, 2):
+            if not row.get("text") or not row.get(label):
+                raise ValueError(f"{path}:{number}: empty text or {label}")
+            texts.append(row["text"])
+            labels.append(row[label])
+    if not texts:
+        raise ValueError(f"{path}: no rows")
+    return texts, labels
+
+
+def load_classification(folder: Path) -> ClassificationData:
+    """Load ``train.csv`` and ``test.csv`` (a header naming ``text`` and ``label`` or ``category``).
+
+    Banking77's own files (PolyAI) have this layout. Labels are read as strings.
+    """
+    for name in ("train.csv", "test.csv"):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"classification file {str(folder / name)!r} is missing")
+    train_texts, train_labels = _labelled_csv(folder / "train.csv")
+    test_texts, test_labels = _labelled_csv(folder / "test.csv")
+    unseen = sorted(set(test_labels) - set(train_labels))
+    if unseen:
+        raise ValueError(f"{folder}: {len(unseen)} test labels never occur in train.csv, e.g. {unseen[0]!r}")
+    return ClassificationData(train_texts, train_labels, test_texts, test_labels)

@@ -192,6 +192,31 @@ def test_eval_json_on_mini_beir(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["counts"] == {"queries": 4, "documents": 6}
 
 
+def test_eval_classification_with_a_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "--data",
+        str(FIXTURES / "mini-classification"),
+        "--model",
+        str(TINY),
+        "--device",
+        "cpu",
+        "--preset",
+        "banking77",
+    )
+    assert code == EXIT_OK
+    assert out.startswith("mini-classification (classification) via raw: accuracy=")
+    assert "labels=3" in out and "test=12" in out
+
+
+def test_eval_classification_refuses_a_store_path(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "eval", "--data", str(FIXTURES / "mini-classification"), "--model", str(TINY), "--via", "chroma"
+    )
+    assert code == EXIT_USAGE and "via='raw'" in err
+
+
 def test_eval_missing_qrels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d", "text": "t"}\n')
     code, _, err = run(capsys, "eval", "--data", str(tmp_path), "--model", str(TINY), "--device", "cpu")
