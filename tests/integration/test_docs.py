@@ -57,6 +57,7 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "notes" / "tides.md").write_text("# Tides\nTides are caused by the moon's gravity.\n")
     (tmp_path / "notes" / "bees.txt").write_text("Bees dance to tell where flowers are.\n")
     (tmp_path / "scifact").symlink_to(FIXTURES / "mini-beir")
+    (tmp_path / "banking77").symlink_to(FIXTURES / "mini-classification")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
