@@ -258,13 +258,14 @@ def evaluate(
         data_dir: The data folder.
         model: Hub name or local folder.
         preset: Dataset whose authors' instructions to use (e.g. ``"SciFact"``).
-        query_instruction: Explicit query instruction (wins over the preset).
+        query_instruction: Explicit query instruction (wins over the preset; retrieval only).
         doc_instruction: Explicit document instruction; for STS and classification, the instruction of
             every text.
         no_instructions: Embed plain texts.
         via: ``"raw"``, ``"chroma"``, ``"langchain"`` or ``"llama-index"`` (retrieval only).
-        limit_queries: Keep only the first N judged queries.
-        max_corpus: Keep the judged documents plus a fixed sample of others, this many in all.
+        limit_queries: Keep only the first N judged queries (retrieval only).
+        max_corpus: Keep the judged documents plus a fixed sample of others, this many in all (retrieval
+            only).
         device: Device for the model.
         precision: ``"exact"``, ``"fast"`` or ``None``.
         batch_size: Rows per forward pass.
@@ -279,8 +280,16 @@ def evaluate(
         raise ValueError(f"via must be one of {', '.join(VIAS)}, got {via!r}")
     folder = Path(data_dir)
     kind = detect_kind(folder)
-    if kind != "retrieval" and via != "raw":
-        raise ValueError(f"via={via!r} applies to retrieval data; {kind} is evaluated with via='raw'")
+    if kind != "retrieval":
+        if via != "raw":
+            raise ValueError(f"via={via!r} applies to retrieval data; {kind} is evaluated with via='raw'")
+        given = {"limit_queries": limit_queries, "max_corpus": max_corpus, "query_instruction": query_instruction}
+        for name, value in given.items():
+            if value is not None:
+                raise ValueError(
+                    f"{name}={value!r} applies to retrieval data; {kind} data has no queries"
+                    + (" (doc_instruction is the instruction of every text)" if name == "query_instruction" else "")
+                )
     query, document = resolve_eval_instructions(
         model=model,
         preset=preset,

@@ -7,9 +7,9 @@ this sequence:
 
 * the index order of the training split is shuffled in place, and each experiment shuffles the
   order the previous one left;
-* every shuffle uses NumPy's legacy generator seeded with 42 afresh. (MTEB seeds the global generator
-  once for the task and again whenever it creates an evaluator, which happens after each experiment's
-  shuffle.);
+* every shuffle uses NumPy's legacy generator seeded with 42 afresh: MTEB seeds the global generator
+  once for the task and again whenever it creates an evaluator, which it does after each
+  experiment's shuffle;
 * an experiment keeps the first eight texts of each label in that order.
 
 The regression is scikit-learn's ``LogisticRegression`` with its defaults and ``max_iter=100``.

@@ -48,9 +48,18 @@ def test_every_text_is_embedded_once_with_the_instruction(
     assert result.instructions["document"] == "Represent the bank purpose for classification: "
 
 
-def test_other_paths_are_refused_before_the_model_loads() -> None:
-    with pytest.raises(ValueError, match="classification is evaluated with via='raw'"):
-        evaluate(MINI, model="no/such-model", via="chroma")
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"via": "chroma"}, "classification is evaluated with via='raw'"),
+        ({"limit_queries": 5}, "limit_queries=5 applies to retrieval data; classification data has no queries"),
+        ({"max_corpus": 100}, "max_corpus=100 applies to retrieval data"),
+        ({"query_instruction": "Represent: "}, r"doc_instruction is the instruction of every text"),
+    ],
+)
+def test_retrieval_options_are_refused_before_the_model_loads(option: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        evaluate(MINI, model="no/such-model", **option)
 
 
 @pytest.mark.slow
