@@ -171,20 +171,12 @@ def test_undecodable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == EXIT_USAGE and "not UTF-8" in err and "latin1.txt" in err
 
 
+def eval_argv(fixture: str, *extra: str) -> list[str]:
+    return ["eval", "--data", str(FIXTURES / fixture), "--model", str(TINY), "--device", "cpu", *extra]
+
+
 def test_eval_json_on_mini_beir(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "eval",
-        "--data",
-        str(FIXTURES / "mini-beir"),
-        "--model",
-        str(TINY),
-        "--device",
-        "cpu",
-        "--preset",
-        "SciFact",
-        "--json",
-    )
+    code, out, _ = run(capsys, *eval_argv("mini-beir", "--preset", "SciFact", "--json"))
     assert code == EXIT_OK
     result = json.loads(out)
     assert {"ndcg@10", "recall@100", "mrr@10"} <= set(result)
@@ -193,27 +185,14 @@ def test_eval_json_on_mini_beir(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_eval_classification_with_a_preset(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "eval",
-        "--data",
-        str(FIXTURES / "mini-classification"),
-        "--model",
-        str(TINY),
-        "--device",
-        "cpu",
-        "--preset",
-        "banking77",
-    )
+    code, out, _ = run(capsys, *eval_argv("mini-classification", "--preset", "banking77"))
     assert code == EXIT_OK
     assert out.startswith("mini-classification (classification) via raw: accuracy=")
     assert "labels=3" in out and "test=12" in out
 
 
 def test_eval_classification_refuses_a_store_path(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(
-        capsys, "eval", "--data", str(FIXTURES / "mini-classification"), "--model", str(TINY), "--via", "chroma"
-    )
+    code, _, err = run(capsys, *eval_argv("mini-classification", "--via", "chroma"))
     assert code == EXIT_USAGE and "via='raw'" in err
 
 
