@@ -122,8 +122,9 @@ class InstructorEncoder:
             the token budget keeping batches of long inputs smaller.
         token_budget: Cap on padded tokens per forward pass (rows x longest row). Batches are formed
             from inputs sorted by token count, so long inputs go in smaller batches. ``"auto"``:
-            4096 on the CPU (smaller batches of long inputs run faster there), 65536 on CUDA (bounds
-            the memory of a large ``batch_size``), no cap elsewhere; ``None``: no cap.
+            4096 on the CPU (bounds a batch's working memory; as fast as row-only batches with this
+            package's CPU settings), 65536 on CUDA (bounds the memory of a large ``batch_size``), no cap
+            elsewhere; ``None``: no cap.
         cache_folder: Where hub models are cached (default: the Hugging Face cache).
         local_files_only: Never touch the network. ``None`` follows ``HF_HUB_OFFLINE``.
         trust_remote_code: Allow custom model code from the hub. Off by default.
