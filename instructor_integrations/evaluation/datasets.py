@@ -157,7 +157,7 @@ def load_sts(folder: Path, *, split: str = "test") -> StsData:
 
 
 def _labelled_csv(path: Path) -> tuple[list[str], list[str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheet exports start with a BOM
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
         label = next((name for name in LABEL_COLUMNS if name in columns), None)

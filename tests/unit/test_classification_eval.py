@@ -104,9 +104,9 @@ def test_loader_reads_text_and_category() -> None:
     assert data.train_texts[9] == "It has been ten days, where is my card?"  # a quoted comma
 
 
-def test_loader_accepts_a_label_column(tmp_path: Path) -> None:
+def test_loader_accepts_a_label_column_and_a_byte_order_mark(tmp_path: Path) -> None:
     for name in ("train.csv", "test.csv"):
-        (tmp_path / name).write_text("label,text\n3,hello\n4,world\n", encoding="utf-8")
+        (tmp_path / name).write_text("label,text\n3,hello\n4,world\n", encoding="utf-8-sig")
     data = load_classification(tmp_path)
     assert data.train_labels == ["3", "4"] and data.test_texts == ["hello", "world"]
 
