@@ -308,9 +308,10 @@ def evaluate(
     started = time.perf_counter()
     enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile, num_workers=num_workers)
     loaded = time.perf_counter()
+    # STS and classification embed every text with the document instruction.
+    instructions = {"query": query if kind == "retrieval" else document, "document": document}
     if kind == "classification":
         metrics, counts = _classify(enc, folder, document, batch_size)
-        instructions = {"query": document, "document": document}
     elif kind == "sts":
         sts = load_sts(folder)
         a = enc.encode(sts.first, document, batch_size=batch_size)
@@ -318,7 +319,6 @@ def evaluate(
         cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)).clip(min=1e-12)
         metrics = {"cos_spearman": round(100 * spearman(cosine, sts.scores), 4)}
         counts = {"pairs": len(sts.scores)}
-        instructions = {"query": document, "document": document}
     else:
         data = load_retrieval(folder, limit_queries=limit_queries, max_corpus=max_corpus)
         with tempfile.TemporaryDirectory(prefix="instructor-eval-") as tmp:
@@ -336,7 +336,6 @@ def evaluate(
             "mrr@10": round(100 * mrr_at_k(data.qrels, run, 10), 4),
         }
         counts = {"queries": len(data.queries), "documents": len(data.corpus)}
-        instructions = {"query": query, "document": document}
     finished = time.perf_counter()
     return EvalResult(
         dataset=folder.name,
