@@ -64,15 +64,21 @@ def model_path(name: str, folder: Path) -> Path:
     return build_random_instructor(folder, "base")
 
 
+def load_config(path: Path) -> tuple[Any, Any]:
+    """The checkpoint's config and the transformers class that loads its encoder."""
+    from transformers import AutoConfig, AutoModel, T5EncoderModel
+
+    config = AutoConfig.from_pretrained(path)
+    return config, (T5EncoderModel if config.model_type == "t5" else AutoModel)
+
+
 def export(name: str, path: Path, feeds: dict[str, torch.Tensor], folder: Path) -> dict[str, Path]:
     """float32 ONNX, the same after ONNX Runtime's transformer optimiser, and that quantised to int8 two ways."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
-    from transformers import AutoConfig, AutoModel, T5EncoderModel
 
-    config = AutoConfig.from_pretrained(path)
-    loader = T5EncoderModel if config.model_type == "t5" else AutoModel
+    config, loader = load_config(path)
     model = loader.from_pretrained(path, attn_implementation="eager").eval()
     names = list(feeds)
     plain = folder / f"{name}.onnx"
@@ -115,7 +121,7 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def measure(name: str, threads: int, rounds: int, folder: Path) -> dict[str, Any]:
     import onnxruntime as ort
-    from transformers import AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel
+    from transformers import AutoTokenizer
 
     path = model_path(name, folder)
     rows, length = SHAPES[name]
@@ -124,8 +130,7 @@ def measure(name: str, threads: int, rounds: int, folder: Path) -> dict[str, Any
     # The longest abstracts, so that the batch is (nearly) unpadded, as most of Benchmark 2's are.
     docs = sorted(docs, key=len, reverse=True)[:rows]
     batch = tokenizer(docs, padding=True, truncation=True, max_length=length, return_tensors="pt")
-    config = AutoConfig.from_pretrained(path)
-    loader = T5EncoderModel if config.model_type == "t5" else AutoModel
+    config, loader = load_config(path)
     keep = ["input_ids", "attention_mask"] + (["token_type_ids"] if config.model_type != "t5" else [])
     feeds = {key: batch[key] for key in keep}
     tokens = int(feeds["input_ids"].numel())
