@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,9 +32,14 @@ logger = logging.getLogger(__name__)
 
 _WORKER: InstructorEncoder | None = None
 
+#: The batch each worker embeds once when it starts: two rows of different lengths. With ``compile=True``
+#: this compiles the graph that every batch of two or more rows runs (``torch.compile`` gives a batch of
+#: one row a graph of its own), so the compiling happens when the pool starts, not in the first call.
+WARM_UP_BATCH: tuple[str, list[str]] = ("", ["warm up", "warm"])
+
 
 def _start_worker(settings: dict[str, Any], threads: int) -> None:
-    """Process initializer: set the thread count, then load the model once."""
+    """Process initializer: set the thread count, load the model once and run one warm-up batch."""
     global _WORKER
     import torch
 
@@ -41,6 +47,12 @@ def _start_worker(settings: dict[str, Any], threads: int) -> None:
     from .encoder import InstructorEncoder
 
     _WORKER = InstructorEncoder(**settings)
+    _WORKER._embed_batch(*WARM_UP_BATCH)
+
+
+def _ready() -> int:
+    """A task that returns once the worker's initializer has run (its process id)."""
+    return os.getpid()
 
 
 def _embed(prompt: str, bodies: list[str]) -> np.ndarray:
@@ -85,9 +97,9 @@ class WorkerPool:
                 initializer=_start_worker,
                 initargs=(self._settings, self.threads),
             )
-            # Start the workers now (each loads the model in its initializer) and wait for a first
-            # result, so a failure shows here and not mid-corpus.
-            futures = [self._executor.submit(_embed, "", [""]) for _ in range(self.workers)]
+            # Start the workers now (each loads the model and runs its warm-up batch in its initializer)
+            # and wait for them, so a failure shows here and not mid-corpus.
+            futures = [self._executor.submit(_ready) for _ in range(self.workers)]
             try:
                 for future in futures:
                     future.result()

@@ -132,7 +132,9 @@ class InstructorEncoder:
             INSTRUCTOR checkpoints (see :func:`is_instructor_checkpoint`), off otherwise.
         show_progress_bar: Default for :meth:`encode`; ``None`` shows a bar only on a terminal.
         compile: Compile the transformer's forward with ``torch.compile(dynamic=True)`` (on the CPU
-            with Inductor's weight freezing). The first call compiles for about 30 s; measured on a
+            with Inductor's weight freezing). The first call compiles for about 30 s, and so does the
+            first call with a batch of a different kind: ``torch.compile`` gives batches of one row (a
+            single query) a graph of their own, and one graph serves all larger batches. Measured on a
             2-core AMX CPU in ``precision="fast"``: 1.45x the throughput of eager over 105k tokens
             (docs/performance.md), while for all-MiniLM-L6-v2 it gained nothing end to end. On an
             H200 with the instructor-large architecture: 1.2-1.3x eager, after 55-80 s of compiling.

@@ -46,3 +46,34 @@ def test_adapters_with_compile_give_the_golden_vectors(tiny_path: str, golden: d
     assert lc.instructor_encoder is ch.encoder and ch.encoder.compiled
     np.testing.assert_allclose(np.asarray(lc.embed_documents(texts)), reference, atol=1e-4)
     np.testing.assert_allclose(np.asarray(ch(texts)), reference, atol=1e-4)
+
+
+def test_compiled_worker_compiles_its_multi_row_graph_when_it_starts(tiny_path: str, golden: dict) -> None:
+    """A worker's warm-up batch compiles the graph of multi-row batches, so its first real batch does not.
+
+    Runs the pool's process initializer in this process (a spawned worker runs the same code).
+    """
+    import torch
+    from torch._dynamo.utils import counters
+
+    from instructor_integrations import _pool
+
+    settings = {"model_name_or_path": tiny_path, "device": "cpu", "precision": "exact", "compile": True}
+    torch._dynamo.reset()  # graphs compiled by earlier tests for the same model would be reused
+    graphs_before = counters["stats"]["unique_graphs"]
+    try:
+        _pool._start_worker(settings, torch.get_num_threads())
+        assert counters["stats"]["unique_graphs"] == graphs_before + 1
+        instruction = next(pair[0] for pair in golden["pairs"] if pair[0])
+        rows = [i for i, pair in enumerate(golden["pairs"]) if pair[0] == instruction][:3]
+        worker = _pool._WORKER
+        assert worker is not None
+        prompt, body = worker._prepare(instruction, golden["pairs"][rows[0]][1])
+        bodies = [worker._prepare(instruction, golden["pairs"][i][1])[1] for i in rows]
+        assert prompt and len({len(b) for b in bodies}) > 1  # an instruction, and rows of different lengths
+        got = _pool._embed(prompt, bodies)
+        assert counters["stats"]["unique_graphs"] == graphs_before + 1  # no second compilation
+        got /= np.linalg.norm(got, axis=1, keepdims=True)
+        np.testing.assert_allclose(got, np.asarray(golden["pair_embeddings"])[rows], atol=1e-4)
+    finally:
+        _pool._WORKER = None
