@@ -68,7 +68,7 @@ def test_compiled_worker_compiles_its_multi_row_graph_when_it_starts(tiny_path: 
         rows = [i for i, pair in enumerate(golden["pairs"]) if pair[0] == instruction][:3]
         worker = _pool._WORKER
         assert worker is not None
-        prompt, body = worker._prepare(instruction, golden["pairs"][rows[0]][1])
+        prompt = worker._prepare(instruction, golden["pairs"][rows[0]][1])[0]
         bodies = [worker._prepare(instruction, golden["pairs"][i][1])[1] for i in rows]
         assert prompt and len({len(b) for b in bodies}) > 1  # an instruction, and rows of different lengths
         got = _pool._embed(prompt, bodies)
