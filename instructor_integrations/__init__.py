@@ -19,6 +19,7 @@ from ._cpu import apply_openmp_defaults, tune_cpu_allocator
 
 apply_openmp_defaults()
 
+from .compat import INSTRUCTOR  # noqa: E402
 from .encoder import (  # noqa: E402
     DEFAULT_MODEL,
     InstructorEncoder,
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "GENERIC_RETRIEVAL",
+    "INSTRUCTOR",
     "InstructionPair",
     "InstructorEmbedding",
     "InstructorEmbeddingFunction",
