@@ -42,6 +42,9 @@ class INSTRUCTOR:
         cache_folder: Where hub models are cached (default: the Hugging Face cache).
         **settings: Further :class:`InstructorEncoder` keyword arguments.
 
+    Everything after the model is keyword-only: the original's second positional argument is
+    sentence-transformers' ``modules``, which has no counterpart here.
+
     Raises:
         ModelLoadError: The model cannot be loaded.
 
@@ -57,6 +60,7 @@ class INSTRUCTOR:
     def __init__(
         self,
         model_name_or_path: str = DEFAULT_MODEL,
+        *,
         device: str | torch.device | None = None,
         cache_folder: str | None = None,
         **settings: Any,
