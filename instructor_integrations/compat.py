@@ -87,6 +87,20 @@ class INSTRUCTOR:
         """Length of the vectors :meth:`encode` returns."""
         return self.encoder.embedding_dimension
 
+    def _check_device(self, device: str | torch.device) -> None:
+        """The original moves the model to ``encode``'s device; here it must be the model's own."""
+        try:
+            requested = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+        own = self.encoder.device
+        same_index = requested.index is None or own.index is None or requested.index == own.index
+        if requested.type != own.type or not same_index:
+            raise ValueError(
+                f"device={str(device)!r} differs from the model's device {str(own)!r}; "
+                f"load the model there instead: INSTRUCTOR(..., device={str(device)!r})"
+            )
+
     def __repr__(self) -> str:
         return f"INSTRUCTOR({self.encoder!r})"
 
@@ -175,11 +189,8 @@ class INSTRUCTOR:
         check_bool(convert_to_numpy, "convert_to_numpy")
         check_bool(convert_to_tensor, "convert_to_tensor")
         check_bool(normalize_embeddings, "normalize_embeddings")
-        if device is not None and torch.device(device) != self.encoder.device:
-            raise ValueError(
-                f"device={str(device)!r} differs from the model's device {str(self.encoder.device)!r}; "
-                f"load the model there instead: INSTRUCTOR(..., device={str(device)!r})"
-            )
+        if device is not None:
+            self._check_device(device)
         one = isinstance(sentences, str)
         items: Any = sentences
         if one:

@@ -50,6 +50,13 @@ def test_tensor_outputs(model: INSTRUCTOR, golden: dict) -> None:
     np.testing.assert_allclose(torch.stack(rows).numpy(), reference, atol=1e-5)
 
 
+def test_the_model_device_may_be_named_in_encode(model: INSTRUCTOR, golden: dict) -> None:
+    for device in ("cpu", torch.device("cpu")):
+        np.testing.assert_allclose(
+            model.encode(golden["plain"][:2], device=device), np.asarray(golden["plain_embeddings"][:2]), atol=1e-5
+        )
+
+
 def test_empty_input_gives_no_rows(model: INSTRUCTOR) -> None:
     assert model.encode([]).shape == (0, 24)
 
@@ -96,6 +103,7 @@ def test_normalize_embeddings(plain_copy: Path, tmp_path: Path, golden: dict) ->
             "'token_embeddings'.*'sentence_embedding'",
         ),
         (lambda m: m.encode(["x"], device="cuda"), ValueError, "device='cuda' differs from the model's device 'cpu'"),
+        (lambda m: m.encode(["x"], device="gpu"), ValueError, "device='gpu' is not a torch device"),
         (lambda m: m.encode([["Represent:", "x"], "y"]), TypeError, r"sentences\[1\] must be an \[instruction, text\]"),
         (lambda m: m.encode(["y", ["Represent:", "x"]]), TypeError, r"sentences\[1\] must be a str, got list"),
         (lambda m: m.encode([["Represent:", "x", "z"]]), ValueError, r"sentences\[0\] must have exactly 2 items"),
