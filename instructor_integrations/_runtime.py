@@ -16,6 +16,8 @@ __all__ = [
     "DTYPES",
     "PRECISIONS",
     "Plan",
+    "cpu_flags",
+    "cpu_has_amx",
     "cpu_has_fast_bf16",
     "resolve_device",
     "resolve_plan",
@@ -35,19 +37,28 @@ PRECISIONS = ("exact", "fast")
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU runs bfloat16 matrix work natively (Intel AMX or AVX512-BF16)."""
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags Linux reports in ``/proc/cpuinfo`` (empty elsewhere, or when unreadable)."""
     if not sys.platform.startswith("linux"):
-        return False
+        return frozenset()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool({"amx_bf16", "avx512_bf16"} & flags)
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return False
+        pass
+    return frozenset()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bfloat16 matrix work natively (Intel AMX or AVX512-BF16)."""
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has Intel AMX tiles for bfloat16 (Sapphire Rapids and newer Xeons)."""
+    return "amx_bf16" in cpu_flags()
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

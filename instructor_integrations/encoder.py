@@ -34,8 +34,9 @@ import numpy as np
 import torch
 
 from ._cpu import release_free_memory, tune_cpu_process
+from ._cpu_attention import use_blocked_cpu_attention
 from ._pool import WorkerPool
-from ._runtime import Plan, resolve_device, resolve_plan
+from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
 from ._t5 import share_t5_attention_mask
 from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
@@ -233,6 +234,10 @@ class InstructorEncoder:
             # T5: one (batch, heads, length, length) bias-and-padding mask per forward pass instead of one per
             # layer; the same numbers (see _t5.py).
             share_t5_attention_mask(getattr(self._model[0], "auto_model", None))
+        elif self._wants_blocked_attention(compile):
+            # bfloat16 attention on a CPU without AMX: blocks of plain operators beat the fused kernel (see
+            # _cpu_attention.py).
+            use_blocked_cpu_attention(getattr(self._model[0], "auto_model", None))
         self.compiled: bool = compile
         if compile:
             backbone = getattr(self._model[0], "auto_model", None)
@@ -270,11 +275,22 @@ class InstructorEncoder:
             dimension = int(self._model.encode([""], convert_to_numpy=True, show_progress_bar=False).shape[-1])
         self.embedding_dimension: int = int(dimension)
         logger.info(
-            "Loaded %s on %s, instructor_pooling=%s, max_seq_length=%s",
+            "Loaded %s on %s, instructor_pooling=%s, max_seq_length=%s, attention=%s",
             self.model_name,
             self.plan.describe(),
             self.instructor_pooling,
             self.max_seq_length,
+            getattr(getattr(getattr(self._model[0], "auto_model", None), "config", None), "_attn_implementation", None),
+        )
+
+    def _wants_blocked_attention(self, compile_forward: bool) -> bool:
+        """bfloat16 on a CPU with AVX512-BF16 but no AMX, eager: where the blocked attention measured faster."""
+        return (
+            self.plan.device.type == "cpu"
+            and self.plan.weight_dtype == torch.bfloat16
+            and not compile_forward
+            and cpu_has_fast_bf16()
+            and not cpu_has_amx()
         )
 
     # ------------------------------------------------------------------ loading

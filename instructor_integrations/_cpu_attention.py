@@ -1,0 +1,170 @@
+"""Blocked bfloat16 attention for encoders on CPUs without AMX.
+
+On a CPU with AVX512-BF16 but without AMX tiles (AMD Zen 4 and 5, Intel Cooper Lake), PyTorch's
+fused CPU attention (``scaled_dot_product_attention``'s flash kernel) runs well below the speed of
+the same work done as three plain operators: scores by batched matmul, softmax, and a second batched
+matmul, taken a block of (sample, head) pairs at a time so that each block's scores stay in the
+core's cache. Measured on a 2-core AMD EPYC (Zen 5) VM, one thread, all-MiniLM-L6-v2's attention of
+one 16 x 256 batch: 23 ms fused against 13-16 ms blocked; 8 x 512 with T5-base's 64-wide heads:
+76 ms against 29-34 ms. On a CPU with AMX the fused kernel runs its matmuls on the tiles and was the
+faster one (17 ms against 27-30 ms for the 16 x 256 batch on a Sapphire Rapids VM), so the encoder
+uses this function only where ``amx_bf16`` is absent (see ``docs/performance.md``).
+
+The results are those of attention in bfloat16: the scores are rounded to bfloat16 before the
+softmax, where the fused kernel keeps them in float32. On the SciFact abstracts and queries with
+all-MiniLM-L6-v2 the vectors stay within cosine 0.9999 of float32 (a test checks 0.999 on the
+fixture).
+
+It is registered through transformers' public extension points (``AttentionInterface``, and
+``AttentionMaskInterface`` with transformers' own SDPA mask, without which a custom name gets no
+padding mask at all) and chosen with ``PreTrainedModel.set_attn_implementation``. Anything it was not
+written for (causal or grouped-query attention, dropout, attention weights, another device or
+dtype) goes to transformers' SDPA attention unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+#: The attention implementation name registered with transformers.
+ATTENTION_NAME = "instructor_cpu_blocked"
+
+#: Bytes of bfloat16 scores per block: a block of 12 heads x 256 x 256 (one MiniLM sample at its cap),
+#: which measured best of 384 KiB to 3 MiB on the Zen 5 VM.
+BLOCK_BYTES = 12 * 256 * 256 * 2
+
+
+def _blocked_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    position_bias: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """``softmax(q k^T * scaling + bias, masked) v`` over blocks of (sample, head) pairs.
+
+    Shapes as transformers passes them: ``query`` (batch, heads, q_len, head_dim), ``key`` and
+    ``value`` (batch, heads, k_len, head_dim), a boolean (keep) or additive float ``attention_mask``
+    broadcastable to (batch, heads, q_len, k_len), T5's ``position_bias`` (1 or batch, heads, q_len,
+    k_len). Returns the output as (batch, q_len, heads, head_dim), as transformers' attentions do.
+    """
+    causal = getattr(module, "is_causal", False) if is_causal is None else is_causal
+    if (
+        query.device.type != "cpu"
+        or query.dtype != torch.bfloat16
+        or dropout
+        or causal
+        or kwargs.get("output_attentions")
+        or kwargs.get("softcap") is not None
+        or getattr(module, "num_key_value_groups", 1) != 1
+        or query.shape[1] != key.shape[1]
+    ):
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(
+            module,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=dropout,
+            scaling=scaling,
+            is_causal=is_causal,
+            position_bias=position_bias,
+            **kwargs,
+        )
+    batch, heads, q_len, head_dim = query.shape
+    k_len = key.shape[2]
+    scale = head_dim**-0.5 if scaling is None else float(scaling)
+    # (batch, heads, len, dim) in memory, so that a block of samples and heads is one view.
+    query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
+    drop = None
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        drop = torch.logical_not(attention_mask)
+    per_head = q_len * k_len * query.element_size()
+    if heads * per_head <= BLOCK_BYTES:
+        samples_per_block, heads_per_block = max(1, BLOCK_BYTES // (heads * per_head)), heads
+    else:
+        samples_per_block, heads_per_block = 1, max(1, BLOCK_BYTES // per_head)
+    out = query.new_empty(batch, heads, q_len, value.shape[-1])
+    for first in range(0, batch, samples_per_block):
+        last = min(batch, first + samples_per_block)
+        for head in range(0, heads, heads_per_block):
+            stop = min(heads, head + heads_per_block)
+            rows = (last - first) * (stop - head)
+            q = query[first:last, head:stop].reshape(rows, q_len, head_dim)
+            k = key[first:last, head:stop].reshape(rows, k_len, head_dim)
+            v = value[first:last, head:stop].reshape(rows, k_len, value.shape[-1])
+            scores = torch.baddbmm(q.new_empty(rows, q_len, k_len), q, k.transpose(1, 2), beta=0.0, alpha=scale)
+            view = scores.view(last - first, stop - head, q_len, k_len)
+            if position_bias is not None:
+                view.add_(_block(position_bias, first, last, head, stop))
+            if drop is not None:
+                view.masked_fill_(_block(drop, first, last, head, stop), torch.finfo(scores.dtype).min)
+            elif attention_mask is not None:
+                view.add_(_block(attention_mask, first, last, head, stop))
+            block = out[first:last, head:stop]
+            block.copy_(torch.bmm(torch.softmax(scores, dim=-1), v).view(block.shape))
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _block(tensor: torch.Tensor, first: int, last: int, head: int, stop: int) -> torch.Tensor:
+    """The part of a (batch or 1, heads or 1, q, k) tensor that a block of samples and heads reads."""
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            tensor = tensor[first:last]
+        if tensor.shape[1] != 1:
+            tensor = tensor[:, head:stop]
+    return tensor
+
+
+_registering = threading.Lock()
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    with _registering:
+        if not _registered:
+            AttentionInterface.register(ATTENTION_NAME, _blocked_attention)
+            AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+            _registered = True
+
+
+def use_blocked_cpu_attention(backbone: Any) -> bool:
+    """Switch an encoder that uses SDPA attention to the blocked attention; other models are left alone.
+
+    The caller decides whether the CPU and dtype call for it (``InstructorEncoder``: bfloat16 on a CPU
+    without AMX, not compiled).
+
+    Returns:
+        Whether the backbone was switched.
+    """
+    config = getattr(backbone, "config", None)
+    if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
+    if getattr(config, "is_decoder", False) or not callable(getattr(backbone, "set_attn_implementation", None)):
+        return False
+    _register()
+    try:
+        backbone.set_attn_implementation(ATTENTION_NAME)
+    except (ValueError, NotImplementedError) as exc:  # a model without transformers' attention interface
+        logger.debug("blocked CPU attention not available for %s: %s", type(backbone).__name__, exc)
+        return False
+    switched = bool(backbone.config._attn_implementation == ATTENTION_NAME)
+    logger.debug("blocked CPU attention: %s", switched)
+    return switched
