@@ -36,8 +36,12 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    from instructor_integrations._runtime import cpu_flags
+
     info: dict[str, Any] = {
         "cpu": cpu,
+        # What decides the CPU's bfloat16 path (AMX tiles, AVX512-BF16) and the attention "fast" uses.
+        "cpu_bf16_flags": sorted({"amx_bf16", "avx512_bf16"} & cpu_flags()),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
