@@ -114,8 +114,8 @@ def _blocked_attention(
                 view.masked_fill_(_block(drop, first, last, head, stop), torch.finfo(scores.dtype).min)
             elif attention_mask is not None:
                 view.add_(_block(attention_mask, first, last, head, stop))
-            block = out[first:last, head:stop]
-            block.copy_(torch.bmm(torch.softmax(scores, dim=-1), v).view(block.shape))
+            # A block is whole samples or part of one sample's heads: always contiguous in ``out``.
+            torch.bmm(torch.softmax(scores, dim=-1), v, out=out[first:last, head:stop].view(rows, q_len, -1))
     return out.transpose(1, 2).contiguous(), None
 
 
