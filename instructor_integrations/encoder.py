@@ -115,7 +115,9 @@ class InstructorEncoder:
             raise :class:`~instructor_integrations.errors.NonFiniteEmbeddingError`).
         precision: ``None`` (``dtype`` decides), ``"exact"`` (float32 everywhere, reference parity) or
             ``"fast"`` (bfloat16 where the hardware runs it fast: CUDA with bf16, CPUs with AMX or
-            AVX512-BF16; float32 elsewhere). Give either ``dtype`` or ``precision``.
+            AVX512-BF16; float32 elsewhere; on a CPU with AVX512-BF16 but no AMX, such as AMD Zen 4
+            and 5, attention runs in cache-sized blocks of plain operators, which measured faster there
+            than PyTorch's fused kernel). Give either ``dtype`` or ``precision``.
         max_seq_length: Token limit per input. ``None``: 512 for INSTRUCTOR pooling (the reference's
             hard-coded cap), the checkpoint's own setting otherwise.
         batch_size: Rows per forward pass, at most. On a GPU the default of 32 leaves most of the
