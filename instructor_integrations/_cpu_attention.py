@@ -4,9 +4,10 @@ On a CPU with AVX512-BF16 but without AMX tiles (AMD Zen 4 and 5, Intel Cooper L
 fused CPU attention (``scaled_dot_product_attention``'s flash kernel) runs well below the speed of
 the same work done as three plain operators: scores by batched matmul, softmax, and a second batched
 matmul, taken a block of (sample, head) pairs at a time so that each block's scores stay in the
-core's cache. Measured on a 2-core AMD EPYC (Zen 5) VM, one thread, all-MiniLM-L6-v2's attention of
-one 16 x 256 batch: 23 ms fused against 13-16 ms blocked; 8 x 512 with T5-base's 64-wide heads:
-76 ms against 29-34 ms. On a CPU with AMX the fused kernel runs its matmuls on the tiles and was the
+core's cache. Measured on a 2-core AMD EPYC (Zen 5) VM (``benchmarks/cpu_attention.py``): one
+attention call of all-MiniLM-L6-v2's 16 x 256 batch 1.22x-1.91x faster, of the instructor-base shape
+(8 x 512, T5 position bias and padding) 2.0x; whole ``encode`` calls 1.19x (MiniLM) and 1.04x
+(instructor-base). On a CPU with AMX the fused kernel runs its matmuls on the tiles and was the
 faster one (17 ms against 27-30 ms for the 16 x 256 batch on a Sapphire Rapids VM), so the encoder
 uses this function only where ``amx_bf16`` is absent (see ``docs/performance.md``).
 
@@ -35,8 +36,8 @@ logger = logging.getLogger(__name__)
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_cpu_blocked"
 
-#: Bytes of bfloat16 scores per block: a block of 12 heads x 256 x 256 (one MiniLM sample at its cap),
-#: which measured best of 384 KiB to 3 MiB on the Zen 5 VM.
+#: Bytes of bfloat16 scores per block: 12 heads x 256 x 256 (one MiniLM sample at its cap). Of 384 KiB
+#: to 3 MiB, 1.5 and 3 MiB measured fastest on the Zen 5 VM, within noise of each other.
 BLOCK_BYTES = 12 * 256 * 256 * 2
 
 
@@ -89,6 +90,8 @@ def _blocked_attention(
     scale = head_dim**-0.5 if scaling is None else float(scaling)
     # (batch, heads, len, dim) in memory, so that a block of samples and heads is one view.
     query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
+    if position_bias is not None:
+        position_bias = _contiguous_bias(module, position_bias)
     drop = None
     if attention_mask is not None and attention_mask.dtype == torch.bool:
         drop = torch.logical_not(attention_mask)
@@ -117,6 +120,30 @@ def _blocked_attention(
             # A block is whole samples or part of one sample's heads: always contiguous in ``out``.
             torch.bmm(torch.softmax(scores, dim=-1), v, out=out[first:last, head:stop].view(rows, q_len, -1))
     return out.transpose(1, 2).contiguous(), None
+
+
+# The contiguous copy of T5's position bias, per thread: every layer of a forward pass gets the same bias.
+_state = threading.local()
+
+
+def _contiguous_bias(module: torch.nn.Module, bias: torch.Tensor) -> torch.Tensor:
+    """``bias`` laid out (batch, heads, q, k) in memory, copied once per forward pass.
+
+    T5 computes its relative-position bias as a (1, heads, q, k) view of a (q, k, heads) tensor, so a
+    block of heads read from it is a strided gather (measured: a quarter of a one-thread forward pass of
+    the instructor-base shape when each block read the view).
+    """
+    if bias.is_contiguous():
+        return bias
+    entry = getattr(_state, "bias", None)
+    if entry is not None and entry[0] is bias:
+        copy: torch.Tensor = entry[1]
+    else:
+        copy = bias.contiguous()
+        _state.bias = (bias, copy)
+    if getattr(module, "layer_idx", None) == getattr(getattr(module, "config", None), "num_layers", 0) - 1:
+        _state.bias = None  # the last layer: keep nothing alive between forward passes
+    return copy
 
 
 def _block(tensor: torch.Tensor, first: int, last: int, head: int, stop: int) -> torch.Tensor:

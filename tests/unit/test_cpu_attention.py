@@ -175,3 +175,32 @@ def test_leaves_models_without_sdpa_alone() -> None:
     backbone = types.SimpleNamespace(config=config, set_attn_implementation=lambda name: pytest.fail(name))
     assert not _cpu_attention.use_blocked_cpu_attention(backbone)
     assert not _cpu_attention.use_blocked_cpu_attention(None)
+
+
+def test_t5_bias_view_is_copied_once_per_forward_pass_and_released() -> None:
+    """T5's bias is a (1, heads, q, k) view of a (q, k, heads) tensor: same numbers as a contiguous
+    bias, one copy shared by the layers of a forward pass, nothing kept after the last layer."""
+    query, key, value = _qkv()
+    bias = torch.randn(10, 10, 4, generator=torch.Generator().manual_seed(3)).to(torch.bfloat16).permute(2, 0, 1)[None]
+    assert not bias.is_contiguous()
+    mask = _padding(3, 10)
+    expected = _blocked(query, key, value, attention_mask=mask, position_bias=bias.contiguous(), scaling=1.0)
+    config = types.SimpleNamespace(num_layers=3)
+    copies = []
+    for layer in (0, 1, 2):
+        layer_module = types.SimpleNamespace(is_causal=False, layer_idx=layer, config=config)
+        out, _ = _cpu_attention._blocked_attention(
+            layer_module,  # type: ignore[arg-type]
+            query,
+            key,
+            value,
+            mask,
+            position_bias=bias,
+            scaling=1.0,
+        )
+        assert torch.equal(out.float(), expected)
+        entry = getattr(_cpu_attention._state, "bias", None)
+        copies.append(None if entry is None else entry[1])
+    assert copies[0] is not None and copies[0].is_contiguous()
+    assert copies[1] is copies[0]  # the second layer reads the first layer's copy
+    assert copies[2] is None  # released after the last layer
