@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from ._attention import register_attention
+
 logger = logging.getLogger(__name__)
 
 #: The attention implementation name registered with transformers.
@@ -156,20 +158,8 @@ def _block(tensor: torch.Tensor, first: int, last: int, head: int, stop: int) ->
     return tensor
 
 
-_registering = threading.Lock()
-_registered = False
-
-
 def _register() -> None:
-    global _registered
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    with _registering:
-        if not _registered:
-            AttentionInterface.register(ATTENTION_NAME, _blocked_attention)
-            AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
-            _registered = True
+    register_attention(ATTENTION_NAME, _blocked_attention)
 
 
 def use_blocked_cpu_attention(backbone: Any) -> bool:

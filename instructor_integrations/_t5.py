@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from ._attention import register_attention
+
 logger = logging.getLogger(__name__)
 
 #: The attention implementation name registered with transformers.
@@ -67,20 +69,8 @@ def _shared_mask_attention(
     return sdpa_attention_forward(module, query, key, value, combined, dropout=dropout, scaling=scaling, **kwargs)
 
 
-_registering = threading.Lock()
-_registered = False
-
-
 def _register() -> None:
-    global _registered
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    with _registering:
-        if not _registered:
-            AttentionInterface.register(ATTENTION_NAME, _shared_mask_attention)
-            AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
-            _registered = True
+    register_attention(ATTENTION_NAME, _shared_mask_attention)
 
 
 def share_t5_attention_mask(backbone: Any) -> bool:

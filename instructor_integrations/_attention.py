@@ -1,0 +1,27 @@
+"""Registering this package's attention functions with transformers' public extension points.
+
+A function goes into ``AttentionInterface`` under its name, and the name into
+``AttentionMaskInterface`` with transformers' own SDPA mask: without a mask function a custom name
+gets no padding mask at all. A model then uses it after ``PreTrainedModel.set_attn_implementation``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_lock = threading.Lock()
+_registered: set[str] = set()
+
+
+def register_attention(name: str, function: Callable[..., Any]) -> None:
+    """Register ``function`` as attention ``name``, with SDPA's mask; once per process."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    with _lock:
+        if name not in _registered:
+            AttentionInterface.register(name, function)
+            AttentionMaskInterface.register(name, sdpa_mask)
+            _registered.add(name)
