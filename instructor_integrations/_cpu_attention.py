@@ -7,9 +7,10 @@ matmul, taken a block of (sample, head) pairs at a time so that each block's sco
 core's cache. Measured on a 2-core AMD EPYC (Zen 5) VM (``benchmarks/cpu_attention.py``): one
 attention call of all-MiniLM-L6-v2's 16 x 256 batch 1.2x-1.9x faster (short padded batches come out
 even), of the instructor-base shape (8 x 512, T5 position bias and padding) 2.0x; whole ``encode``
-calls 1.11-1.19x (MiniLM) and 1.23x (instructor-base). On a CPU with AMX the fused kernel runs its matmuls on the tiles and was the
-faster one (17 ms against 27-30 ms for the 16 x 256 batch on a Sapphire Rapids VM), so the encoder
-uses this function only where ``amx_bf16`` is absent (see ``docs/performance.md``).
+calls 1.11-1.19x (MiniLM) and 1.23x (instructor-base). On a CPU with AMX the fused kernel runs its
+matmuls on the tiles and was the faster one (17 ms against 27-30 ms for the 16 x 256 batch on a
+Sapphire Rapids VM), so the encoder uses this function only where ``amx_bf16`` is absent (see
+``docs/performance.md``).
 
 The results are those of attention in bfloat16: the scores are rounded to bfloat16 before the
 softmax, where the fused kernel keeps them in float32. On the SciFact abstracts and queries with
