@@ -21,7 +21,8 @@ It is registered through transformers' public extension points (``AttentionInter
 ``AttentionMaskInterface`` with transformers' own SDPA mask, without which a custom name gets no
 padding mask at all) and chosen with ``PreTrainedModel.set_attn_implementation``. Anything it was not
 written for (causal or grouped-query attention, dropout, attention weights, another device or
-dtype) goes to transformers' SDPA attention unchanged.
+dtype, sequences so long that one head's scores exceed a block) goes to transformers' SDPA attention
+unchanged.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def _blocked_attention(
         or kwargs.get("softcap") is not None
         or getattr(module, "num_key_value_groups", 1) != 1
         or query.shape[1] != key.shape[1]
+        # One head's scores larger than a block (beyond about 880 tokens): not measured, and the fused
+        # kernel's memory stays linear in the length where blocks of whole score rows would not.
+        or query.shape[2] * key.shape[2] * query.element_size() > BLOCK_BYTES
     ):
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -102,7 +106,7 @@ def _blocked_attention(
     if heads * per_head <= BLOCK_BYTES:
         samples_per_block, heads_per_block = max(1, BLOCK_BYTES // (heads * per_head)), heads
     else:
-        samples_per_block, heads_per_block = 1, max(1, BLOCK_BYTES // per_head)
+        samples_per_block, heads_per_block = 1, BLOCK_BYTES // per_head
     out = query.new_empty(batch, heads, q_len, value.shape[-1])
     for first in range(0, batch, samples_per_block):
         last = min(batch, first + samples_per_block)

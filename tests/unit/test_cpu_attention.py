@@ -100,7 +100,7 @@ def test_padded_keys_get_no_weight() -> None:
     assert torch.equal(_blocked(query, key, value2, attention_mask=mask)[:2], got[:2])
 
 
-@pytest.mark.parametrize("block_bytes", [1, 2 * 10 * 10 * 2, 4 * 10 * 10 * 2, 2 * 4 * 10 * 10 * 2, 10**9])
+@pytest.mark.parametrize("block_bytes", [10 * 10 * 2, 2 * 10 * 10 * 2, 4 * 10 * 10 * 2, 2 * 4 * 10 * 10 * 2, 10**9])
 def test_same_numbers_however_the_work_is_blocked(monkeypatch: pytest.MonkeyPatch, block_bytes: int) -> None:
     """One head per block, two heads, a whole sample, two samples, everything at once."""
     query, key, value = _qkv(batch=5)
@@ -121,6 +121,7 @@ def test_same_numbers_however_the_work_is_blocked(monkeypatch: pytest.MonkeyPatc
         ({"is_causal": True}, "causal call"),
         ({"dropout": 0.1}, "dropout"),
         ({"module": types.SimpleNamespace(is_causal=False, num_key_value_groups=2)}, "grouped-query"),
+        ({"block_bytes": 10 * 10 * 2 - 1}, "one head's scores larger than a block"),
     ],
 )
 def test_what_it_was_not_written_for_goes_to_sdpa(
@@ -133,6 +134,8 @@ def test_what_it_was_not_written_for_goes_to_sdpa(
         return "sdpa", None
 
     monkeypatch.setattr("transformers.integrations.sdpa_attention.sdpa_attention_forward", fake_sdpa)
+    if "block_bytes" in change:
+        monkeypatch.setattr(_cpu_attention, "BLOCK_BYTES", change["block_bytes"])
     query, key, value = (t.to(change.get("dtype", torch.bfloat16)) for t in _qkv())  # type: ignore[arg-type]
     kwargs = {k: v for k, v in change.items() if k in ("is_causal", "dropout")}
     module = change.get("module", MODULE)
