@@ -99,14 +99,26 @@ def _blocked_attention(
     query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
     if position_bias is not None:
         position_bias = _contiguous_bias(module, position_bias)
-    drop = None
-    if attention_mask is not None and attention_mask.dtype == torch.bool:
-        drop = torch.logical_not(attention_mask)
     per_head = q_len * k_len * query.element_size()
     if heads * per_head <= BLOCK_BYTES:
         samples_per_block, heads_per_block = max(1, BLOCK_BYTES // (heads * per_head)), heads
     else:
         samples_per_block, heads_per_block = 1, BLOCK_BYTES // per_head
+    # A mask that every block reads as one (1 or rows, q or 1, k) tensor is added inside the first matmul
+    # (baddbmm's input); otherwise it costs a separate pass over each block's scores.
+    fused = None
+    drop = None
+    if attention_mask is not None:
+        if (
+            position_bias is None
+            and attention_mask.dim() == 4
+            and (samples_per_block == 1 or attention_mask.shape[:2] == (1, 1))
+        ):
+            fused = attention_mask.to(query.dtype)
+            if attention_mask.dtype == torch.bool:
+                fused = torch.zeros_like(fused).masked_fill_(~attention_mask, torch.finfo(query.dtype).min)
+        elif attention_mask.dtype == torch.bool:
+            drop = torch.logical_not(attention_mask)
     out = query.new_empty(batch, heads, q_len, value.shape[-1])
     for first in range(0, batch, samples_per_block):
         last = min(batch, first + samples_per_block)
@@ -116,14 +128,17 @@ def _blocked_attention(
             q = query[first:last, head:stop].reshape(rows, q_len, head_dim)
             k = key[first:last, head:stop].reshape(rows, k_len, head_dim)
             v = value[first:last, head:stop].reshape(rows, k_len, value.shape[-1])
-            scores = torch.baddbmm(q.new_empty(rows, q_len, k_len), q, k.transpose(1, 2), beta=0.0, alpha=scale)
-            view = scores.view(last - first, stop - head, q_len, k_len)
-            if position_bias is not None:
-                view.add_(_block(position_bias, first, last, head, stop))
-            if drop is not None:
-                view.masked_fill_(_block(drop, first, last, head, stop), torch.finfo(scores.dtype).min)
-            elif attention_mask is not None:
-                view.add_(_block(attention_mask, first, last, head, stop))
+            if fused is not None:
+                scores = torch.baddbmm(_block(fused, first, last, head, stop)[0], q, k.transpose(1, 2), alpha=scale)
+            else:
+                scores = torch.baddbmm(q.new_empty(rows, q_len, k_len), q, k.transpose(1, 2), beta=0.0, alpha=scale)
+                view = scores.view(last - first, stop - head, q_len, k_len)
+                if position_bias is not None:
+                    view.add_(_block(position_bias, first, last, head, stop))
+                if drop is not None:
+                    view.masked_fill_(_block(drop, first, last, head, stop), torch.finfo(scores.dtype).min)
+                elif attention_mask is not None:
+                    view.add_(_block(attention_mask, first, last, head, stop))
             # A block is whole samples or part of one sample's heads: always contiguous in ``out``.
             torch.bmm(torch.softmax(scores, dim=-1), v, out=out[first:last, head:stop].view(rows, q_len, -1))
     return out.transpose(1, 2).contiguous(), None

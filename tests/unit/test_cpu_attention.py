@@ -207,3 +207,38 @@ def test_t5_bias_view_is_copied_once_per_forward_pass_and_released() -> None:
     assert copies[0] is not None and copies[0].is_contiguous()
     assert copies[1] is copies[0]  # the second layer reads the first layer's copy
     assert copies[2] is None  # released after the last layer
+
+
+@pytest.mark.parametrize(
+    ("mask_kind", "block_bytes"),
+    [("bool", 4 * 10 * 10 * 2), ("float", 4 * 10 * 10 * 2), ("bool", 2 * 10 * 10 * 2), ("float shared", 10**6)],
+)
+def test_masks_added_inside_the_first_matmul(monkeypatch: pytest.MonkeyPatch, mask_kind: str, block_bytes: int) -> None:
+    """One sample per block (or a mask shared by the batch): the mask goes in as baddbmm's input.
+
+    Same results as SDPA, and as the separate masking pass of multi-sample blocks.
+    """
+    query, key, value = _qkv()
+    keep = _padding(3, 10)
+    mask: torch.Tensor = keep
+    if mask_kind == "float":
+        mask = torch.zeros(3, 1, 1, 10).masked_fill(~keep[:, :, :1], -1e4)
+    if mask_kind == "float shared":  # the last two keys masked for every sample
+        mask = torch.zeros(1, 1, 1, 10)
+        mask[..., 8:] = -1e4
+    expected = _reference(query, key, value, attention_mask=mask)
+    monkeypatch.setattr(_cpu_attention, "BLOCK_BYTES", 12 * 10 * 10 * 2)
+    separate = _blocked(query, key, value, attention_mask=mask)
+    monkeypatch.setattr(_cpu_attention, "BLOCK_BYTES", block_bytes)
+    betas: list[object] = []
+    baddbmm = torch.baddbmm
+
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
+        betas.append(kwargs.get("beta", 1))  # 0 means a separate masking pass follows
+        return baddbmm(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "baddbmm", spy)
+    got = _blocked(query, key, value, attention_mask=mask)
+    assert betas and all(beta == 1 for beta in betas)
+    assert torch.allclose(got, expected, atol=0.05, rtol=0.02), (got - expected).abs().max()
+    assert torch.allclose(got, separate, atol=1e-2)
