@@ -5,9 +5,9 @@ fused CPU attention (``scaled_dot_product_attention``'s flash kernel) runs well 
 the same work done as three plain operators: scores by batched matmul, softmax, and a second batched
 matmul, taken a block of (sample, head) pairs at a time so that each block's scores stay in the
 core's cache. Measured on a 2-core AMD EPYC (Zen 5) VM (``benchmarks/cpu_attention.py``): one
-attention call of all-MiniLM-L6-v2's 16 x 256 batch 1.2x-1.9x faster (short padded batches come out
-even), of the instructor-base shape (8 x 512, T5 position bias and padding) 2.0x; whole ``encode``
-calls 1.11-1.19x (MiniLM) and 1.23x (instructor-base). On a CPU with AMX the fused kernel runs its
+attention call of all-MiniLM-L6-v2's 16 x 256 batch 1.6x-1.8x faster, of the instructor-base shape
+(8 x 512, T5 position bias and padding) 2.4x-2.5x; whole ``encode`` calls 1.11-1.19x (MiniLM) and
+1.23-1.24x (instructor-base) in three runs. On a CPU with AMX the fused kernel runs its
 matmuls on the tiles and was the faster one (17 ms against 27-30 ms for the 16 x 256 batch on a
 Sapphire Rapids VM), so the encoder uses this function only where ``amx_bf16`` is absent (see
 ``docs/performance.md``).
