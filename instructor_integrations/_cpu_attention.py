@@ -114,9 +114,12 @@ def _blocked_attention(
             and attention_mask.dim() == 4
             and (samples_per_block == 1 or attention_mask.shape[:2] == (1, 1))
         ):
-            fused = attention_mask.to(query.dtype)
             if attention_mask.dtype == torch.bool:
-                fused = torch.zeros_like(fused).masked_fill_(~attention_mask, torch.finfo(query.dtype).min)
+                fused = torch.zeros(attention_mask.shape, dtype=query.dtype).masked_fill_(
+                    ~attention_mask, torch.finfo(query.dtype).min
+                )
+            else:
+                fused = attention_mask.to(query.dtype)
         elif attention_mask.dtype == torch.bool:
             drop = torch.logical_not(attention_mask)
     out = query.new_empty(batch, heads, q_len, value.shape[-1])
