@@ -232,17 +232,18 @@ class InstructorEncoder:
         elif self.instructor_pooling:
             self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
         self._model.set_pooling_include_prompt(not self.instructor_pooling)
+        # The transformer inside the first module (None for a checkpoint without one).
+        backbone = getattr(self._model[0], "auto_model", None)
         if self.plan.device.type == "cuda":
             # T5: one (batch, heads, length, length) bias-and-padding mask per forward pass instead of one per
             # layer; the same numbers (see _t5.py).
-            share_t5_attention_mask(getattr(self._model[0], "auto_model", None))
+            share_t5_attention_mask(backbone)
         elif self._wants_blocked_attention(compile):
             # bfloat16 attention on a CPU without AMX: blocks of plain operators beat the fused kernel (see
             # _cpu_attention.py).
-            use_blocked_cpu_attention(getattr(self._model[0], "auto_model", None))
+            use_blocked_cpu_attention(backbone)
         self.compiled: bool = compile
         if compile:
-            backbone = getattr(self._model[0], "auto_model", None)
             if not isinstance(backbone, torch.nn.Module):
                 raise ValueError(f"compile=True needs a transformer backbone; {self.model_name!r} has none")
             # sentence-transformers calls ``model.forward`` itself (not ``model(...)``), so the module's
@@ -282,7 +283,7 @@ class InstructorEncoder:
             self.plan.describe(),
             self.instructor_pooling,
             self.max_seq_length,
-            getattr(getattr(getattr(self._model[0], "auto_model", None), "config", None), "_attn_implementation", None),
+            getattr(getattr(backbone, "config", None), "_attn_implementation", None),
         )
 
     def _wants_blocked_attention(self, compile_forward: bool) -> bool:
