@@ -25,3 +25,12 @@ def register_attention(name: str, function: Callable[..., Any]) -> None:
             AttentionInterface.register(name, function)
             AttentionMaskInterface.register(name, sdpa_mask)
             _registered.add(name)
+
+
+def is_last_layer(module: Any) -> bool:
+    """Whether an attention ``module`` is the last layer of its stack (T5's ``layer_idx`` and ``num_layers``).
+
+    Attention functions that cache a tensor for the layers of one forward pass drop it here, so nothing
+    stays alive between forward passes.
+    """
+    return bool(getattr(module, "layer_idx", None) == getattr(getattr(module, "config", None), "num_layers", 0) - 1)

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from ._attention import register_attention
+from ._attention import is_last_layer, register_attention
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _contiguous_bias(module: torch.nn.Module, bias: torch.Tensor) -> torch.Tenso
     else:
         copy = bias.contiguous()
         _state.bias = (bias, copy)
-    if getattr(module, "layer_idx", None) == getattr(getattr(module, "config", None), "num_layers", 0) - 1:
+    if is_last_layer(module):
         _state.bias = None  # the last layer: keep nothing alive between forward passes
     return copy
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ._attention import register_attention
+from ._attention import is_last_layer, register_attention
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _shared_mask_attention(
         # What transformers' create_position_bias_mask computes for a boolean mask.
         combined = torch.where(attention_mask, position_bias, torch.finfo(key.dtype).min).contiguous()
         _state.entry = (position_bias, attention_mask, combined)
-    if getattr(module, "layer_idx", None) == getattr(module.config, "num_layers", 0) - 1:
+    if is_last_layer(module):
         _state.entry = None  # the last layer: do not keep the mask alive between forward passes
     return sdpa_attention_forward(module, query, key, value, combined, dropout=dropout, scaling=scaling, **kwargs)
 
