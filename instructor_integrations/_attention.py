@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 _lock = threading.Lock()
 _registered: set[str] = set()
 
@@ -34,3 +36,27 @@ def is_last_layer(module: Any) -> bool:
     stays alive between forward passes.
     """
     return bool(getattr(module, "layer_idx", None) == getattr(getattr(module, "config", None), "num_layers", 0) - 1)
+
+
+def once_per_forward(
+    state: threading.local,
+    slot: str,
+    module: Any,
+    inputs: tuple[torch.Tensor, ...],
+    build: Callable[[], torch.Tensor],
+) -> torch.Tensor:
+    """``build()`` once per forward pass: later layers that get the very same ``inputs`` objects reuse it.
+
+    The result is kept in ``state.<slot>`` (a ``threading.local``: feeding threads run forward passes
+    concurrently) and dropped after the last layer (:func:`is_last_layer`).
+    """
+    entry = getattr(state, slot, None)
+    cached: tuple[torch.Tensor, ...] = () if entry is None else entry[0]
+    if entry is not None and len(cached) == len(inputs) and all(a is b for a, b in zip(cached, inputs, strict=True)):
+        value: torch.Tensor = entry[1]
+    else:
+        value = build()
+        setattr(state, slot, (inputs, value))
+    if is_last_layer(module):
+        setattr(state, slot, None)  # keep nothing alive between forward passes
+    return value

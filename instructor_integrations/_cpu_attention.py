@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from ._attention import is_last_layer, register_attention
+from ._attention import once_per_forward, register_attention
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +160,7 @@ def _contiguous_bias(module: torch.nn.Module, bias: torch.Tensor) -> torch.Tenso
     """
     if bias.is_contiguous():
         return bias
-    entry = getattr(_state, "bias", None)
-    if entry is not None and entry[0] is bias:
-        copy: torch.Tensor = entry[1]
-    else:
-        copy = bias.contiguous()
-        _state.bias = (bias, copy)
-    if is_last_layer(module):
-        _state.bias = None  # the last layer: keep nothing alive between forward passes
-    return copy
+    return once_per_forward(_state, "bias", module, (bias,), bias.contiguous)
 
 
 def _block(tensor: torch.Tensor, first: int, last: int, head: int, stop: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ._attention import is_last_layer, register_attention
+from ._attention import once_per_forward, register_attention
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +56,15 @@ def _shared_mask_attention(
             position_bias=position_bias,
             **kwargs,
         )
-    entry = getattr(_state, "entry", None)
-    # Later layers of one forward pass get the very same bias and mask objects as the first.
-    if entry is not None and entry[0] is position_bias and entry[1] is attention_mask:
-        combined = entry[2]
-    else:
-        # What transformers' create_position_bias_mask computes for a boolean mask.
-        combined = torch.where(attention_mask, position_bias, torch.finfo(key.dtype).min).contiguous()
-        _state.entry = (position_bias, attention_mask, combined)
-    if is_last_layer(module):
-        _state.entry = None  # the last layer: do not keep the mask alive between forward passes
+    # Later layers of one forward pass get the very same bias and mask objects as the first. What
+    # transformers' create_position_bias_mask computes for a boolean mask:
+    combined = once_per_forward(
+        _state,
+        "entry",
+        module,
+        (position_bias, attention_mask),
+        lambda: torch.where(attention_mask, position_bias, torch.finfo(key.dtype).min).contiguous(),
+    )
     return sdpa_attention_forward(module, query, key, value, combined, dropout=dropout, scaling=scaling, **kwargs)
 
 
