@@ -95,8 +95,6 @@ def _blocked_attention(
     batch, heads, q_len, head_dim = query.shape
     k_len = key.shape[2]
     scale = head_dim**-0.5 if scaling is None else float(scaling)
-    # (batch, heads, len, dim) in memory, so that a block of samples and heads is one view.
-    query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
     if position_bias is not None:
         position_bias = _contiguous_bias(module, position_bias)
     per_head = q_len * k_len * query.element_size()
@@ -122,15 +120,20 @@ def _blocked_attention(
                 fused = attention_mask.to(query.dtype)
         elif attention_mask.dtype == torch.bool:
             drop = torch.logical_not(attention_mask)
-    out = query.new_empty(batch, heads, q_len, value.shape[-1])
+    # The output in the layout transformers returns, (batch, q_len, heads, dim), written block by block.
+    out = query.new_empty(batch, q_len, heads, value.shape[-1])
     for first in range(0, batch, samples_per_block):
         last = min(batch, first + samples_per_block)
         for head in range(0, heads, heads_per_block):
             stop = min(heads, head + heads_per_block)
             rows = (last - first) * (stop - head)
-            q = query[first:last, head:stop].reshape(rows, q_len, head_dim)
-            k = key[first:last, head:stop].reshape(rows, k_len, head_dim)
-            v = value[first:last, head:stop].reshape(rows, k_len, value.shape[-1])
+            # transformers hands over (batch, heads, len, dim) views of (batch, len, heads, dim) projections.
+            # Each block is copied to (rows, len, dim) in memory here, while it is small enough to stay in the
+            # cache: the matmuls run slower on the strided view, and copying the whole tensors first (as
+            # before 2026-11-27) cost a pass over memory for each of them.
+            q = query[first:last, head:stop].contiguous().view(rows, q_len, head_dim)
+            k = key[first:last, head:stop].contiguous().view(rows, k_len, head_dim)
+            v = value[first:last, head:stop].contiguous().view(rows, k_len, value.shape[-1])
             if fused is not None:
                 scores = torch.baddbmm(_block(fused, first, last, head, stop)[0], q, k.transpose(1, 2), alpha=scale)
             else:
@@ -142,9 +145,13 @@ def _blocked_attention(
                     view.masked_fill_(_block(drop, first, last, head, stop), torch.finfo(scores.dtype).min)
                 elif attention_mask is not None:
                     view.add_(_block(attention_mask, first, last, head, stop))
-            # A block is whole samples or part of one sample's heads: always contiguous in ``out``.
-            torch.bmm(torch.softmax(scores, dim=-1), v, out=out[first:last, head:stop].view(rows, q_len, -1))
-    return out.transpose(1, 2).contiguous(), None
+            probabilities = torch.softmax(scores, dim=-1)
+            if last - first == 1:  # one sample's heads: a (heads, q_len, dim) view of ``out`` takes the product
+                torch.bmm(probabilities, v, out=out[first, :, head:stop].transpose(0, 1))
+            else:
+                block = torch.bmm(probabilities, v).view(last - first, stop - head, q_len, -1)
+                out[first:last, :, head:stop] = block.transpose(1, 2)
+    return out, None
 
 
 # The contiguous copy of T5's position bias, per thread: every layer of a forward pass gets the same bias.
