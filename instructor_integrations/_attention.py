@@ -7,11 +7,14 @@ gets no padding mask at all. A model then uses it after ``PreTrainedModel.set_at
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _registered: set[str] = set()
@@ -27,6 +30,31 @@ def register_attention(name: str, function: Callable[..., Any]) -> None:
             AttentionInterface.register(name, function)
             AttentionMaskInterface.register(name, sdpa_mask)
             _registered.add(name)
+
+
+def switch_attention(backbone: Any, name: str, function: Callable[..., Any]) -> bool:
+    """Switch an encoder that uses SDPA attention to ``function`` (registered as ``name``).
+
+    Decoders, models on another attention implementation and models without transformers' attention
+    interface are left alone.
+
+    Returns:
+        Whether the backbone was switched.
+    """
+    config = getattr(backbone, "config", None)
+    if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
+    if getattr(config, "is_decoder", False) or not callable(getattr(backbone, "set_attn_implementation", None)):
+        return False
+    register_attention(name, function)
+    try:
+        backbone.set_attn_implementation(name)
+    except (ValueError, NotImplementedError) as exc:  # a model without transformers' attention interface
+        logger.debug("attention %s not available for %s: %s", name, type(backbone).__name__, exc)
+        return False
+    switched = bool(backbone.config._attn_implementation == name)
+    logger.debug("attention %s for %s: %s", name, type(backbone).__name__, switched)
+    return switched
 
 
 def is_last_layer(module: Any) -> bool:

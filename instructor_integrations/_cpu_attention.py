@@ -27,15 +27,12 @@ unchanged.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
 import torch
 
-from ._attention import once_per_forward, register_attention
-
-logger = logging.getLogger(__name__)
+from ._attention import once_per_forward, register_attention, switch_attention
 
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_cpu_blocked"
@@ -193,17 +190,4 @@ def use_blocked_cpu_attention(backbone: Any) -> bool:
     Returns:
         Whether the backbone was switched.
     """
-    config = getattr(backbone, "config", None)
-    if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
-        return False
-    if getattr(config, "is_decoder", False) or not callable(getattr(backbone, "set_attn_implementation", None)):
-        return False
-    _register()
-    try:
-        backbone.set_attn_implementation(ATTENTION_NAME)
-    except (ValueError, NotImplementedError) as exc:  # a model without transformers' attention interface
-        logger.debug("blocked CPU attention not available for %s: %s", type(backbone).__name__, exc)
-        return False
-    switched = bool(backbone.config._attn_implementation == ATTENTION_NAME)
-    logger.debug("blocked CPU attention: %s", switched)
-    return switched
+    return switch_attention(backbone, ATTENTION_NAME, _blocked_attention)

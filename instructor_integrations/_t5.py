@@ -14,15 +14,12 @@ gets no padding mask at all) and chosen with ``PreTrainedModel.set_attn_implemen
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
 import torch
 
-from ._attention import once_per_forward, register_attention
-
-logger = logging.getLogger(__name__)
+from ._attention import once_per_forward, switch_attention
 
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_t5_shared_mask"
@@ -68,23 +65,12 @@ def _shared_mask_attention(
     return sdpa_attention_forward(module, query, key, value, combined, dropout=dropout, scaling=scaling, **kwargs)
 
 
-def _register() -> None:
-    register_attention(ATTENTION_NAME, _shared_mask_attention)
-
-
 def share_t5_attention_mask(backbone: Any) -> bool:
     """Switch a T5 encoder that uses SDPA attention to the shared-mask attention; other models are left alone.
 
     Returns:
         Whether the backbone was switched.
     """
-    config = getattr(backbone, "config", None)
-    if getattr(config, "model_type", None) != "t5" or getattr(config, "_attn_implementation", None) != "sdpa":
+    if getattr(getattr(backbone, "config", None), "model_type", None) != "t5":
         return False
-    if getattr(config, "is_decoder", False):
-        return False
-    _register()
-    backbone.set_attn_implementation(ATTENTION_NAME)
-    switched = bool(backbone.config._attn_implementation == ATTENTION_NAME)
-    logger.debug("T5 attention mask shared across layers: %s", switched)
-    return switched
+    return switch_attention(backbone, ATTENTION_NAME, _shared_mask_attention)
