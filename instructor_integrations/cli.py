@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", metavar="QUERY")
     _add_store_options(search)
     search.add_argument("-k", type=int, default=5, help="number of hits (default: %(default)s)")
+    search.add_argument(
+        "--device", default=None, help="device for the query's embedding: cpu, cuda, cuda:N or mps (default: auto)"
+    )
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
     evaluate = commands.add_parser("eval", help="evaluate on a BEIR folder, the STS Benchmark or a classification set")
@@ -228,11 +231,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     _positive(args.k, "-k")
     client = _client(args)
     try:
-        collection = client.get_collection(args.collection)
+        collection = client.get_collection(args.collection, embedding_function=None)
     except Exception as exc:  # chromadb raises several types for a missing collection
         raise UsageError(f"collection {args.collection!r} cannot be opened: {exc}") from None
+    from .chroma import InstructorEmbeddingFunction
+
+    saved = (collection.configuration_json or {}).get("embedding_function") or {}
+    if saved.get("name") != InstructorEmbeddingFunction.name():
+        raise UsageError(
+            f"collection {args.collection!r} was not made with INSTRUCTOR embeddings (its embedding function is "
+            f"{saved.get('name')!r}); search it with the tool that made it"
+        )
+    config = dict(saved.get("config") or {})
+    InstructorEmbeddingFunction.validate_config(config)
+    ef = InstructorEmbeddingFunction(**config, device=args.device)
     result = collection.query(
-        query_texts=[args.query], n_results=args.k, include=["documents", "metadatas", "distances"]
+        query_embeddings=ef.embed_query([args.query]), n_results=args.k, include=["documents", "metadatas", "distances"]
     )
     hits = [
         {"id": i, "score": round(1.0 - float(d), 4), "source": (m or {}).get("source"), "text": t}

@@ -80,19 +80,28 @@ def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -
 def iter_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
     """Files named, and the text/markdown/JSONL files under folders named (recursive, sorted).
 
+    Every file comes as its canonical path (absolute, symbolic links resolved), once, whatever the
+    spelling it was reached by: ``notes``, ``./notes/``, ``/home/me/notes`` and a link to it name the same
+    files. A chunk's id includes this path, so re-ingesting a folder from another working directory, or
+    by another spelling, finds the chunks already stored.
+
     Raises:
         SourceError: A path that does not exist.
     """
+    seen: set[Path] = set()
     for raw in paths:
-        path = Path(raw)
+        path = Path(raw).expanduser()
         if not path.exists():
-            raise SourceError(f"{str(path)!r} does not exist")
+            raise SourceError(f"{str(raw)!r} does not exist")
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES:
-                    yield child
+            children = (c for c in sorted(path.rglob("*")) if c.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES)
+            files = [child.resolve() for child in children if child.is_file()]
         else:
-            yield path
+            files = [path.resolve()]
+        for file in files:
+            if file not in seen:
+                seen.add(file)
+                yield file
 
 
 def _read_text(path: Path) -> str:
@@ -150,6 +159,10 @@ def read_records(
     bad: list[BadInput] | None = None,
 ) -> Iterator[Record]:
     """Yield chunks of every input, with stable ids and a ``source`` metadata field.
+
+    A chunk's identity is its text, its position in its file (``chunk``) and the file's canonical path
+    (``source``, see :func:`iter_paths`): the id is :func:`~instructor_integrations.vectorstores.content_id`
+    of the three, so an unchanged file gives the same ids from any working directory.
 
     JSONL rows: ``text`` (required), ``title`` (prepended, MTEB style), ``id`` (kept as the id of a
     single-chunk row, ``id#n`` for chunks), ``metadata`` (a dict) and other scalar fields (metadata).

@@ -273,16 +273,24 @@ import instructor_integrations.chroma  # registers the function; nothing is pass
 client = chromadb.PersistentClient(path=sys.argv[1])
 collection = client.get_collection(sys.argv[2])
 result = collection.query(query_texts=[sys.argv[3]], n_results=3)
-print(json.dumps({"ids": result["ids"][0], "config": collection.configuration_json["embedding_function"]}))
+print(json.dumps({"ids": result["ids"][0], "distances": result["distances"][0],
+                  "config": collection.configuration_json["embedding_function"]}))
 """
 
 
 def test_persisted_collection_reopens_in_new_process(tmp_path: Path, tiny_path: str) -> None:
-    ef = InstructorEmbeddingFunction(tiny_path, device="cpu", task="SciFact")
+    """The saved config rebuilds the function in a new process, on whatever device that machine has.
+
+    precision="exact" is saved with the collection, so the reopened function embeds in float32 on a GPU
+    too, and the distances agree to float32 rounding (docs/reliability.md: with the default dtype="auto"
+    a GPU reopens in bfloat16, and distances then differ by up to about 1e-2).
+    """
+    ef = InstructorEmbeddingFunction(tiny_path, device="cpu", task="SciFact", precision="exact")
     client = chroma_client(tmp_path / "db")
     collection = get_collection(client, "persisted", embedding=ef)
     add_texts(collection, DOCS, progress=False)
-    here = collection.query(query_texts=[QUERY], n_results=3)["ids"][0]
+    found = collection.query(query_texts=[QUERY], n_results=3)
+    here, distances = found["ids"][0], found["distances"][0]
     del client, collection
     out = subprocess.run(
         [sys.executable, "-c", REOPEN, str(tmp_path / "db"), "persisted", QUERY],
@@ -293,5 +301,7 @@ def test_persisted_collection_reopens_in_new_process(tmp_path: Path, tiny_path: 
     )
     reopened = json.loads(out.stdout.strip().splitlines()[-1])
     assert reopened["ids"] == here
+    assert reopened["config"]["config"]["precision"] == "exact"
+    assert max(abs(a - b) for a, b in zip(reopened["distances"], distances, strict=True)) <= 1e-5
     assert reopened["config"]["name"] == "instructor_integrations"
     assert reopened["config"]["config"]["query_instruction"] == get_preset("SciFact").query
