@@ -36,6 +36,7 @@ import torch
 from ._cpu import release_free_memory, tune_cpu_process
 from ._cpu_attention import use_blocked_cpu_attention
 from ._pool import WorkerPool
+from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
 from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
 from ._t5 import share_t5_attention_mask
 from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "hkunlp/instructor-large"
 INSTRUCTOR_HUB_NAMES = frozenset({"hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"})
-#: The reference truncates every input at 512 tokens, whatever the checkpoint's config says.
-REFERENCE_MAX_SEQ_LENGTH = 512
 #: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (measured best of 2k-32k on
 #: a 2-core AMX machine, instructor-base architecture; see docs/performance.md).
 CPU_TOKEN_BUDGET = 4096
@@ -67,8 +66,6 @@ _AUTO_TOKEN_BUDGETS = {"cpu": CPU_TOKEN_BUDGET, "cuda": CUDA_TOKEN_BUDGET}
 #: Threads that feed a CUDA device (see ``InstructorEncoder._feed``).
 CUDA_FEEDERS = 2
 _README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
-
-Batch = tuple[str, list[int]]
 
 
 def _env_flag(name: str) -> bool:
@@ -442,31 +439,19 @@ class InstructorEncoder:
 
     # ------------------------------------------------------------------ internals
     def _instruction_length(self, stripped: str) -> int:
-        """The reference's ``n``: tokens of the stripped instruction minus ``</s>``; 0 if <= 1."""
+        """The reference's ``n`` for a stripped instruction (see :func:`._reference.instruction_length`)."""
         key = (stripped, self.max_seq_length)
         cached = self._instruction_lengths.get(key)
         if cached is None:
-            # Truncation at max_seq_length keeps that many tokens, special tokens included.
-            cached = min(self._token_counts([stripped])[0], self.max_seq_length) - 1
-            if cached <= 1:
-                cached = 0
+            cached = instruction_length(self._token_counts([stripped])[0], self.max_seq_length)
             self._instruction_lengths[key] = cached
         return cached
 
     def _prepare(self, instruction: str | None, text: str) -> tuple[str, str]:
-        """Turn one row into ``(prompt, body)`` for ``SentenceTransformer.encode(prompt=...)``.
-
-        ``prompt + body`` is the reference's model input; ``prompt`` is ``""`` when no token is to be
-        left out of the pooling.
-        """
-        text = text.strip()
-        if instruction is None:
-            return "", text
-        full = (instruction + text).strip()
-        stripped = instruction.strip()
-        if not self.instructor_pooling or not stripped or self._instruction_length(stripped) == 0:
-            return "", full
-        return stripped, full[len(stripped) :]
+        """One row as ``(prompt, body)`` for ``SentenceTransformer.encode(prompt=...)`` (see :func:`split_row`)."""
+        return split_row(
+            instruction, text, pooling=self.instructor_pooling, instruction_tokens=self._instruction_length
+        )
 
     def _token_counter(self) -> Any:
         """A copy of the fast tokenizer's Rust tokenizer without truncation or padding, for counting.
@@ -499,23 +484,9 @@ class InstructorEncoder:
         return [len(ids) for ids in encoded["input_ids"]]
 
     def _plan_batches(self, prompts: list[str], lengths: list[int], batch_size: int) -> list[Batch]:
-        """Group unique rows by prompt, sort by token count (longest first), cut into batches."""
-        groups: dict[str, list[int]] = {}
-        for index, prompt in enumerate(prompts):
-            groups.setdefault(prompt, []).append(index)
-        batches: list[Batch] = []
-        budget = self.token_budget
-        for prompt, members in groups.items():
-            members.sort(key=lambda i: -lengths[i])
-            start = 0
-            while start < len(members):
-                longest = min(lengths[members[start]], self.max_seq_length)
-                size = batch_size
-                if budget is not None:
-                    size = max(1, min(batch_size, budget // max(longest, 1)))
-                batches.append((prompt, members[start : start + size]))
-                start += size
-        return batches
+        return plan_batches(
+            prompts, lengths, batch_size=batch_size, token_budget=self.token_budget, max_seq_length=self.max_seq_length
+        )
 
     def _progress(self, total: int, show: bool | None) -> Any:
         from tqdm.auto import tqdm

@@ -51,7 +51,8 @@ def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -
     """Split ``text`` into chunks of at most ``chunk_size`` characters on word boundaries.
 
     Consecutive chunks share whole words of up to ``chunk_overlap`` characters in all (spaces not
-    counted). A single word longer than ``chunk_size`` is cut.
+    counted), as many as leave room for the next new word; every chunk adds at least one word. A single
+    word longer than ``chunk_size`` is cut.
     """
     check_positive_int(chunk_size, "chunk_size")
     if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or not 0 <= chunk_overlap < chunk_size:
@@ -73,6 +74,9 @@ def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -
         while back - 1 > start and overlap + len(words[back - 1]) <= chunk_overlap:
             overlap += len(words[back - 1])
             back -= 1
+        # The next chunk must reach the next new word: shared words that leave it no room are dropped.
+        while back < end and sum(len(word) + 1 for word in words[back : end + 1]) - 1 > chunk_size:
+            back += 1
         start = back
     return chunks
 
