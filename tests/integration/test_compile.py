@@ -7,13 +7,34 @@ import pytest
 
 from instructor_integrations import InstructorEncoder
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+def _cxx_compiler() -> str | None:
+    """The C++ compiler Inductor builds its CPU kernels with (it honours $CXX, else looks for one)."""
+    import os
+    import shutil
+
+    return shutil.which(os.environ.get("CXX", "")) or next(
+        (found for name in ("g++", "c++", "clang++") if (found := shutil.which(name))), None
+    )
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        _cxx_compiler() is None, reason="torch.compile on the CPU needs a C++ compiler (g++ or clang++)"
+    ),
+]
 
 
 @pytest.mark.parametrize("precision", ["exact", "fast"])
 def test_compiled_cpu_encoder_matches_the_golden_vectors(tiny_path: str, golden: dict, precision: str) -> None:
+    import torch
     from torch._dynamo.utils import counters
 
+    # Graphs compiled earlier in this process for the same model would be reused (on a CPU without bf16,
+    # precision="fast" is float32 and compiles exactly the graph "exact" did): start from none.
+    torch._dynamo.reset()
     graphs_before = counters["stats"]["unique_graphs"]
     encoder = InstructorEncoder(tiny_path, device="cpu", precision=precision, compile=True)
     reference = np.asarray(golden["pair_embeddings"])
@@ -22,7 +43,7 @@ def test_compiled_cpu_encoder_matches_the_golden_vectors(tiny_path: str, golden:
     assert counters["stats"]["unique_graphs"] > graphs_before
     assert np.isfinite(got).all()
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-    if precision == "exact":
+    if precision == "exact" or encoder.dtype == torch.float32:  # "fast" is float32 on a CPU without bf16
         np.testing.assert_allclose(got, reference, atol=1e-4)
     else:
         assert (got * reference).sum(1).min() >= 0.99
