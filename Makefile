@@ -8,7 +8,7 @@ export ANONYMIZED_TELEMETRY ?= False
 export TOKENIZERS_PARALLELISM ?= false
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: install demo test test-slow lint type docs check bench clean
+.PHONY: install demo test test-slow test-gpu mutation lint type docs check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: $(STAMP)  ## unit + integration tests and doctests (not the slow ones)
 
 test-slow: $(STAMP)  ## Chroma server, Ray, SciFact subset through every path
 	$(PY) -m pytest -m slow -q
+
+test-gpu: $(STAMP)  ## CUDA parity, bf16, feeding threads, T5 shared mask, fp16 guard (skipped without CUDA)
+	$(PY) -m pytest -m gpu tests/gpu -q -rs
+
+mutation: $(STAMP)  ## mutation score of the input rules, reference semantics, readers and store helpers (long)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

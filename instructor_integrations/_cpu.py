@@ -98,8 +98,15 @@ def openmp_defaults_in_force() -> bool:
     there before torch was imported (the runtime reads its environment once, then).
 
     Examples:
-        >>> openmp_defaults_in_force() in (True, False)
+        >>> import os
+        >>> saved = {key: os.environ.pop(key, None) for key in OPENMP_DEFAULTS}
+        >>> openmp_defaults_in_force()
+        False
+        >>> os.environ.update(OPENMP_DEFAULTS)
+        >>> openmp_defaults_in_force()
         True
+        >>> for key, value in saved.items():
+        ...     _ = os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
     """
     return all(key in os.environ for key in OPENMP_DEFAULTS)
 
@@ -111,9 +118,8 @@ def tune_cpu_allocator() -> bool:
         True when the settings are in force (set now or by an earlier call), False where they do not
         apply: not glibc, an allocator preloaded with ``LD_PRELOAD``, or ``mallopt`` refused.
 
-    Examples:
-        >>> tune_cpu_allocator() in (True, False)
-        True
+    See ``tests/unit/test_cpu_tuning.py`` for the calls it makes, and ``benchmarks/cpu_allocator.py`` for
+    their effect on page faults and resident memory.
     """
     global _allocator_applied
     with _lock:

@@ -102,5 +102,7 @@ def test_banking77_reproduces_the_published_minilm_accuracy(minilm: str) -> None
         pytest.skip(f"Banking77 not found at {BANKING77}")
     result = evaluate(BANKING77, model=minilm, no_instructions=True, device="cpu", precision="exact")
     assert result.counts["labels"] == 77 and result.counts["test"] == 3080
-    # Another sampling of the same size (a continuing generator) gives 79.66 here: 0.05 tells them apart.
-    assert abs(result.metrics["accuracy"] - PUBLISHED_MINILM_BANKING77) <= 0.05
+    # Another sampling of the same size (a continuing generator) gives 79.66: 0.2 still tells them apart,
+    # and leaves room for 6 of the 3,080 test texts (0.032 each) to flip between CPUs whose float32
+    # kernels round differently (AVX2, AVX-512) and scikit-learn's solver on their BLAS.
+    assert abs(result.metrics["accuracy"] - PUBLISHED_MINILM_BANKING77) <= 0.2

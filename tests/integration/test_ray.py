@@ -30,12 +30,22 @@ TEXTS = [
 ]
 
 SCRIPT = """
-import json, sys, ray
+import json, sys, time, ray
 from instructor_integrations.ray import ingest_to_chroma
 host, port, name, model, texts_file, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+hold_from = int(sys.argv[7]) if len(sys.argv) > 7 else None
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 texts = json.load(open(texts_file))
 ds = ray.data.from_items([{"doc_id": f"doc-{i}", "text": t} for i, t in enumerate(texts)])
+if hold_from is not None:
+    # Rows from hold_from on never reach the writer: the run stops there until it is killed. In order,
+    # one batch at a time, so every row before hold_from is written first.
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    def hold(rows):
+        while any(int(i.split("-")[1]) >= hold_from for i in rows["doc_id"]):
+            time.sleep(1)
+        return rows
+    ds = ds.map_batches(hold, batch_size=batch, concurrency=1)
 counts = ingest_to_chroma(ds, collection=name, host=host, port=port, model=model, id_column="doc_id",
                           batch_size=batch, concurrency=1, num_cpus=0.5, device="cpu")
 print("COUNTS", json.dumps(counts.__dict__))
@@ -46,6 +56,8 @@ def run_ingest(server: tuple[str, int], name: str, tmp_path: Path, batch: int, k
     texts_file = tmp_path / "texts.json"
     texts_file.write_text(json.dumps(TEXTS))
     command = [sys.executable, "-c", SCRIPT, server[0], str(server[1]), name, str(TINY), str(texts_file), str(batch)]
+    if kill_at is not None:
+        command.append(str(kill_at))  # the run holds there, so the kill lands mid-run on any machine
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -66,7 +78,7 @@ def run_ingest(server: tuple[str, int], name: str, tmp_path: Path, batch: int, k
         if count >= kill_at:
             break
         assert process.poll() is None, process.communicate()[1][-3000:]
-        time.sleep(0.05)
+        time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # the driver and the local Ray it started
     process.wait(timeout=60)
     return {}
@@ -114,7 +126,7 @@ def test_sigkill_midway_then_resume(chroma_server, tmp_path: Path) -> None:
     run_ingest(chroma_server, "ray-killed", tmp_path, batch=100, kill_at=300)
     settle(chroma_server, "ray-killed")
     partial, _ = stored(chroma_server, "ray-killed")
-    assert 0 < len(partial) < N, f"kill landed outside the run: {len(partial)} stored"
+    assert partial == [f"doc-{i}" for i in range(300)], f"{len(partial)} stored"  # everything before the hold
     counts = run_ingest(chroma_server, "ray-killed", tmp_path, batch=100)
     assert counts["skipped"] == len(partial)
     assert counts["embedded"] == counts["written"] == N - len(partial)
@@ -154,3 +166,81 @@ def test_cli_ingest_with_ray(chroma_server, tmp_path: Path) -> None:
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "added: 0  skipped: 5" in again.stdout
+    # The records carry the same ids, text and metadata as an ingest without Ray would write.
+    import chromadb
+
+    from instructor_integrations.sources import read_records
+
+    expected = {record.id: record for record in read_records([folder])}
+    got = chromadb.HttpClient(host=chroma_server[0], port=chroma_server[1]).get_collection(
+        "ray-cli", embedding_function=None
+    )
+    rows = got.get(include=["documents", "metadatas", "embeddings"])
+    assert set(rows["ids"]) == set(expected)
+    for rid, text, metadata in zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True):
+        assert (text, metadata) == (expected[rid].text, expected[rid].metadata)
+    vectors = get_encoder(str(TINY), device="cpu").encode(rows["documents"], GENERIC_RETRIEVAL.document)
+    assert np.abs(np.asarray(rows["embeddings"]) - vectors).max() <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def local_ray():  # type: ignore[no-untyped-def]
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()
+
+
+def test_embed_dataset_adds_the_encoder_vectors(local_ray) -> None:  # type: ignore[no-untyped-def]
+    from instructor_integrations.ray import embed_dataset
+
+    texts = TEXTS[:50]
+    ds = local_ray.data.from_items([{"text": t, "n": i} for i, t in enumerate(texts)])
+    out = embed_dataset(ds, model=str(TINY), instruction="Represent the sentence: ", batch_size=16, device="cpu")
+    rows = sorted(out.take_all(), key=lambda row: row["n"])
+    assert [row["text"] for row in rows] == texts
+    got = np.stack([np.asarray(row["embedding"], dtype=np.float32) for row in rows])
+    expected = get_encoder(str(TINY), device="cpu").encode(texts, "Represent the sentence: ")
+    assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_ingest_to_chroma_with_content_ids_and_metadata(local_ray, chroma_server) -> None:  # type: ignore[no-untyped-def]
+    import chromadb
+
+    from instructor_integrations.ray import ingest_to_chroma
+    from instructor_integrations.vectorstores import content_id
+
+    rows = [
+        {"text": t, "metadata_json": json.dumps({"n": i, "colour": t.split()[3]})} for i, t in enumerate(TEXTS[:40])
+    ]
+    rows.append(dict(rows[0]))  # the same text and metadata again: one record
+    ds = local_ray.data.from_items(rows)
+    counts = ingest_to_chroma(
+        ds,
+        collection="ray-content-ids",
+        host=chroma_server[0],
+        port=chroma_server[1],
+        model=str(TINY),
+        batch_size=16,
+        device="cpu",
+    )
+    assert counts.written == 40
+    collection = chromadb.HttpClient(host=chroma_server[0], port=chroma_server[1]).get_collection(
+        "ray-content-ids", embedding_function=None
+    )
+    got = collection.get(include=["metadatas", "documents"])
+    expected = {content_id(r["text"], json.loads(r["metadata_json"])): r for r in rows}
+    assert sorted(got["ids"]) == sorted(expected)
+    for rid, text, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+        assert text == expected[rid]["text"] and metadata == json.loads(expected[rid]["metadata_json"])
+    again = ingest_to_chroma(
+        local_ray.data.from_items(rows),
+        collection="ray-content-ids",
+        host=chroma_server[0],
+        port=chroma_server[1],
+        model=str(TINY),
+        batch_size=16,
+        device="cpu",
+    )
+    assert (again.embedded, again.written, again.skipped) == (0, 0, 41)

@@ -19,10 +19,47 @@ def test_missing_hub_model_offline_names_model_and_cache(tmp_path) -> None:
     assert "local copy" in message and "No other model was tried" in message
 
 
-def test_hf_hub_offline_env_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="offline"):
+def _record_loader_kwargs(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Replace sentence-transformers' loader with one that records its arguments and finds nothing."""
+    import sentence_transformers
+
+    seen: list[dict] = []
+
+    def loader(name: str, **kwargs: object) -> None:
+        seen.append({"name": name, **kwargs})
+        raise OSError("not found (recorded)")
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", loader)
+    return seen
+
+
+@pytest.mark.parametrize(("env", "expected"), [("1", True), ("true", True), ("0", False), (None, False)])
+def test_hf_hub_offline_env_reaches_the_loader(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, env: str | None, expected: bool
+) -> None:
+    if env is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", env)
+    seen = _record_loader_kwargs(monkeypatch)
+    with pytest.raises(ModelLoadError) as info:
         InstructorEncoder("hkunlp/instructor-base", device="cpu", cache_folder=str(tmp_path))
+    assert seen[0]["local_files_only"] is expected
+    assert ("only (offline" in str(info.value)) is expected
+    seen.clear()
+    with pytest.raises(ModelLoadError):  # an explicit setting wins over the environment
+        InstructorEncoder("hkunlp/instructor-base", device="cpu", local_files_only=not expected)
+    assert seen[0]["local_files_only"] is (not expected)
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [({}, False), ({"trust_remote_code": True}, True)])
+def test_trust_remote_code_reaches_the_loader_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict, expected: bool
+) -> None:
+    seen = _record_loader_kwargs(monkeypatch)
+    with pytest.raises(ModelLoadError):
+        InstructorEncoder("some/model", device="cpu", **kwargs)
+    assert seen[0]["trust_remote_code"] is expected
 
 
 def test_bad_local_folder_is_named(tmp_path) -> None:
