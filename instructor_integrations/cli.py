@@ -126,11 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_store(args: argparse.Namespace) -> None:
+    if args.host is not None and args.db is not None:
+        raise UsageError("give either --db (embedded Chroma) or --host/--port (a Chroma server), not both")
+
+
 def _client(args: argparse.Namespace) -> Any:
     from .vectorstores import chroma_client
 
-    if args.host is not None and args.db is not None:
-        raise UsageError("give either --db (embedded Chroma) or --host/--port (a Chroma server), not both")
+    _check_store(args)
     return chroma_client(args.db, host=args.host, port=args.port) if args.host else chroma_client(args.db)
 
 
@@ -145,11 +149,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     _positive(args.batch_size, "--batch-size")
     _positive(args.workers, "--workers")
+    _check_store(args)
     if args.task and args.doc_instruction:
         raise UsageError("give either --task or --doc-instruction, not both")
     for raw in args.paths:
         if not Path(raw).exists():
             raise UsageError(f"{raw!r} does not exist")
+    from .sources import chunk_text
+
+    chunk_text("", chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)  # bad settings: before any write
     started = time.perf_counter()
     bad: list[BadInput] = []
     files: set[str] = set()
@@ -195,7 +203,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             from .chroma import InstructorEmbeddingFunction
             from .vectorstores import get_collection, ingest_stream
 
-            client = _client(args)
             ef = InstructorEmbeddingFunction(
                 args.model,
                 task=args.task,
@@ -207,6 +214,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 compile=args.compile,
                 num_workers=args.workers,
             )
+            client = _client(args)  # after every setting is checked: a usage error creates no store
             collection = get_collection(client, args.collection, embedding=ef)
             result = ingest_stream(
                 collection, records(), client=client, progress=None if not args.no_progress else False

@@ -53,6 +53,13 @@ def ingest_args(db: Path, *paths: str) -> list[str]:
     ]
 
 
+def server_args(*paths: str) -> list[str]:
+    """ingest_args for a Chroma server: --host instead of --db (both at once is a usage error)."""
+    args = ingest_args(Path("unused"), *paths)
+    at = args.index("--db")
+    return [*args[:at], *args[at + 2 :], "--host", "127.0.0.1"]
+
+
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("ingest", "search", "eval", "demo"):
         with pytest.raises(SystemExit) as info:
@@ -135,7 +142,7 @@ def test_missing_file_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_compile_with_ray_is_usage_error(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = [*ingest_args(tmp_path / "db", str(corpus / "a.md")), "--ray", "--host", "127.0.0.1", "--compile"]
+    argv = [*server_args(str(corpus / "a.md")), "--ray", "--compile"]
     code, _, err = run(capsys, *argv)
     assert code == EXIT_USAGE and "--compile is not available with --ray" in err
 
@@ -144,13 +151,14 @@ def test_compile_with_ray_is_usage_error(tmp_path: Path, corpus: Path, capsys: p
     ("extra", "message"),
     [
         (["--workers", "0"], "--workers must be a positive integer, got 0"),
-        (["--ray", "--host", "127.0.0.1", "--workers", "2"], "--workers is not available with --ray"),
+        (["--ray", "--workers", "2"], "--workers is not available with --ray"),
     ],
 )
 def test_bad_workers_is_usage_error(
     tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    code, _, err = run(capsys, *ingest_args(tmp_path / "db", str(corpus / "a.md")), *extra)
+    argv = server_args(str(corpus / "a.md")) if "--ray" in extra else ingest_args(tmp_path / "db", str(corpus / "a.md"))
+    code, _, err = run(capsys, *argv, *extra)
     assert code == EXIT_USAGE and message in err
     assert not (tmp_path / "db").exists()
 

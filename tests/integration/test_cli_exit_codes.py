@@ -1,0 +1,114 @@
+"""instructor-embed's exit codes and option conflicts: 0 ok, 1 failed at run time, 2 bad usage, 130 interrupted.
+
+Every usage error is refused before anything is written: the store folder is not even created.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("chromadb")
+
+from instructor_integrations import cli
+from instructor_integrations.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+
+from ..conftest import FIXTURES, TINY
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def doc(tmp_path: Path) -> Path:
+    path = tmp_path / "doc.txt"
+    path.write_text("Tides are caused by the moon.")
+    return path
+
+
+def ingest(db: Path, doc: Path, *extra: str) -> list[str]:
+    model = ["--model", str(TINY), "--device", "cpu", "--no-progress"]
+    return ["ingest", str(doc), "--collection", "notes", "--db", str(db), *model, *extra]
+
+
+USAGE_ERRORS = [
+    (["--task", "SciFact", "--doc-instruction", "Represent: "], "give either --task or --doc-instruction, not both"),
+    (["--host", "127.0.0.1"], "give either --db (embedded Chroma) or --host/--port"),
+    (["--ray"], "--ray writes to a Chroma server: give --host"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["--chunk-size", "100", "--chunk-overlap", "100"], "chunk_overlap must be an int in [0, chunk_size=100)"),
+    (["--task", "NoSuchDataset"], "NoSuchDataset"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), USAGE_ERRORS, ids=[m[:30] for _, m in USAGE_ERRORS])
+def test_ingest_usage_errors_write_nothing(
+    tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    db = tmp_path / "db"
+    assert main(ingest(db, doc, *extra)) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("instructor-embed ingest: error: ") and message in err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ingest", "x.txt"],  # --collection is required
+        ["search", "q", "--collection", "c", "-k", "three"],
+        ["eval", "--data", "d", "--preset", "SciFact", "--no-instructions"],  # mutually exclusive
+        ["eval", "--data", "d", "--via", "faiss"],
+        ["no-such-command"],
+    ],
+)
+def test_argparse_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == EXIT_USAGE
+    assert "usage: instructor-embed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "q", "--collection", "notes", "-k", "0"], "-k must be a positive integer, got 0"),
+        (["eval", "--data", str(FIXTURES / "mini-beir"), "--limit-queries", "0"], "--limit-queries must be"),
+        (["eval", "--data", str(FIXTURES / "mini-classification"), "--via", "chroma"], "via='raw'"),
+    ],
+)
+def test_other_usage_errors(tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, *(["--db", str(tmp_path / "db")] if argv[0] == "search" else ["--model", str(TINY)])]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_loaded_exits_1(tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ingest(tmp_path / "db", doc)
+    argv[argv.index(str(TINY))] = str(tmp_path / "no-such-model")
+    assert main(argv) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("instructor-embed ingest: failed: Could not load model") and "no-such-model" in err
+
+
+def test_interrupt_exits_130(
+    tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "ingest", interrupted)
+    assert main(ingest(tmp_path / "db", doc)) == EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_search_of_a_collection_made_without_instructor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import chromadb
+
+    chromadb.PersistentClient(path=str(tmp_path / "db")).create_collection("other", embedding_function=None)
+    assert main(["search", "q", "--collection", "other", "--db", str(tmp_path / "db")]) == EXIT_USAGE
+    assert "was not made with INSTRUCTOR embeddings" in capsys.readouterr().err
+
+
+def test_success_exits_0_and_prints_a_summary(tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(ingest(tmp_path / "db", doc)) == EXIT_OK
+    assert capsys.readouterr().out.startswith("files: 1  chunks: 1  added: 1  skipped: 0  bad inputs: 0")
