@@ -162,3 +162,43 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(Path, "read_text", refuse)  # root reads any file: a permission error is simulated
     with pytest.raises(SourceError, match=r"locked.txt: cannot be read \(Permission denied\)"):
         list(read_records([locked]))
+
+
+def test_defaults_are_1000_characters_with_200_shared() -> None:
+    words = [f"w{i:03d}" for i in range(400)]  # 4 characters each, 5 with the space
+    chunks = chunk_text(" ".join(words))
+    assert [len(c) for c in chunks[:-1]] == [999] * (len(chunks) - 1)  # 200 words of 4 plus 199 spaces
+    second = chunks[1].split()
+    assert second[0] == words[200 - 50]  # 50 shared words: 200 characters
+    records = list(read_records_of(" ".join(words)))
+    assert [r.text for r in records] == chunks
+
+
+def read_records_of(text: str):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "t.txt").write_text(text)
+    return read_records([folder / "t.txt"])
+
+
+def test_a_non_dict_metadata_field_is_not_kept(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "m.jsonl", {"text": "t", "metadata": "a note", "n": 1})
+    (record,) = read_records([path])
+    assert record.metadata == {"source": f"{path.resolve()}:1", "n": 1, "chunk": 0}
+
+
+def test_skipped_files_keep_their_reason(tmp_path: Path) -> None:
+    bad_file = tmp_path / "latin.txt"
+    bad_file.write_bytes("café".encode("latin-1"))
+    bad: list[BadInput] = []
+    assert list(read_records([bad_file], skip_bad=True, bad=bad)) == []
+    assert bad == [
+        BadInput(str(bad_file.resolve()), f"{bad_file.resolve()}: not UTF-8 text (byte 3); convert it to UTF-8 first")
+    ]
+
+
+def test_a_bad_jsonl_field_shows_its_value(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "v.jsonl", {"text": "t", "title": ["a", "list"]})
+    with pytest.raises(SourceError, match=r"'title' must be a string, got \['a', 'list'\]"):
+        list(read_records([path]))

@@ -1,0 +1,248 @@
+"""The store helpers: Chroma clients, the LangChain and LlamaIndex stores, and what ingestion reports."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("chromadb")
+pytest.importorskip("langchain_chroma")
+pytest.importorskip("llama_index.core")
+
+import chromadb
+
+from instructor_integrations import vectorstores
+from instructor_integrations.chroma import InstructorEmbeddingFunction
+from instructor_integrations.instructions import GENERIC_RETRIEVAL
+from instructor_integrations.vectorstores import (
+    add_texts,
+    chroma_client,
+    content_id,
+    get_collection,
+    ingest_stream,
+    ingest_texts,
+    langchain_vectorstore,
+    llama_index_index,
+)
+
+from ..conftest import TINY
+
+pytestmark = pytest.mark.integration
+
+
+class Recorder:
+    """Stands in for chromadb's client classes: records what they were built with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def client(self, kind: str):  # type: ignore[no-untyped-def]
+        def build(**kwargs: Any) -> str:
+            self.calls.append((kind, kwargs))
+            return kind
+
+        return build
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    recorder = Recorder()
+    monkeypatch.setattr(chromadb, "HttpClient", recorder.client("http"))
+    monkeypatch.setattr(chromadb, "PersistentClient", recorder.client("persistent"))
+    return recorder
+
+
+def test_chroma_client_embedded_at_an_absolute_folder(
+    recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert chroma_client() == "persistent"
+    assert chroma_client("db") == "persistent"
+    (_, default), (_, given) = recorder.calls
+    assert default["path"] == str(tmp_path.resolve() / ".chroma")
+    assert given["path"] == str(tmp_path.resolve() / "db")
+    assert default["settings"].anonymized_telemetry is False
+
+
+def test_chroma_client_for_a_server(recorder: Recorder) -> None:
+    assert chroma_client(host="chroma.local") == "http"
+    assert chroma_client(host="chroma.local", port=9000) == "http"
+    (_, default), (_, given) = recorder.calls
+    assert (default["host"], default["port"]) == ("chroma.local", 8000)
+    assert (given["host"], given["port"]) == ("chroma.local", 9000)
+    assert given["settings"].anonymized_telemetry is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "db", "host": "h"}, "give either path (embedded Chroma) or host/port (a Chroma server), not both"),
+        ({"host": "h", "port": 0}, "port must be an int in 1..65535, got 0"),
+        ({"host": "h", "port": 65536}, "port must be an int in 1..65535, got 65536"),
+        ({"host": "h", "port": True}, "port must be an int in 1..65535, got True"),
+        ({"host": "h", "port": "80"}, "port must be an int in 1..65535, got '80'"),
+        ({"port": 8000}, "port was given without host; pass host= for a Chroma server"),
+    ],
+)
+def test_chroma_client_refuses_bad_settings(recorder: Recorder, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        chroma_client(**kwargs)
+    assert str(info.value) == message
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_chroma_client_port_bounds(recorder: Recorder, port: int) -> None:
+    chroma_client(host="h", port=port)
+    assert recorder.calls[0][1]["port"] == port
+
+
+def test_without_chromadb_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "chromadb", None)
+    with pytest.raises(ImportError, match=r'pip install "instructor-integrations\[chroma\]"'):
+        chroma_client()
+
+
+# ---------------------------------------------------------------------- what ingestion writes and reports
+@pytest.fixture(scope="module")
+def ef() -> InstructorEmbeddingFunction:
+    return InstructorEmbeddingFunction(str(TINY), device="cpu")
+
+
+def fresh(ef: InstructorEmbeddingFunction, client: Any = None) -> Any:
+    return get_collection(client or chromadb.EphemeralClient(), f"helpers-{uuid.uuid4().hex[:10]}", embedding=ef)
+
+
+def test_content_ids_include_the_metadata(ef: InstructorEmbeddingFunction) -> None:
+    collection = fresh(ef)
+    metadatas = [{"source": "a.txt"}, {"source": "b.txt"}]
+    result = ingest_texts(collection, ["same text", "same text"], metadatas=metadatas, progress=False)
+    assert result.ids == [content_id("same text", m) for m in metadatas] and result.written == 2
+    got = collection.get(ids=result.ids, include=["metadatas"])
+    assert [m["source"] for m in got["metadatas"]] == ["a.txt", "b.txt"]
+
+
+def test_batch_size_splits_writes_without_a_client(ef: InstructorEmbeddingFunction) -> None:
+    collection = fresh(ef)
+    sizes: list[int] = []
+    real = collection.upsert
+    collection.upsert = lambda **kw: sizes.append(len(kw["ids"])) or real(**kw)  # type: ignore[method-assign]
+    ingest_texts(collection, [f"t{i}" for i in range(10)], batch_size=4, progress=False)
+    assert sizes == [4, 4, 2]
+
+
+def test_add_texts_passes_every_setting_on(ef: InstructorEmbeddingFunction) -> None:
+    class Small:
+        def get_max_batch_size(self) -> int:
+            return 3
+
+    collection = fresh(ef)
+    sizes: list[int] = []
+    real = collection.upsert
+    collection.upsert = lambda **kw: sizes.append(len(kw["ids"])) or real(**kw)  # type: ignore[method-assign]
+    ids = add_texts(
+        collection, ["a", "b", "c", "d"], metadatas=[{"n": i} for i in range(4)], client=Small(), progress=False
+    )
+    assert sizes == [3, 1] and ids == [content_id(t, {"n": i}) for i, t in enumerate("abcd")]
+    assert add_texts(collection, ["e", "f"], ids=["x", "y"], batch_size=1, progress=False) == ["x", "y"]
+    assert sizes[-2:] == [1, 1]
+
+
+def test_progress_bars_and_the_log_line(
+    ef: InstructorEmbeddingFunction, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    collection = fresh(ef)
+    with caplog.at_level(logging.INFO, logger="instructor_integrations.vectorstores"):
+        ingest_texts(collection, ["one", "two"])  # a bar by default
+        ingest_stream(collection, iter(["three"]))
+        add_texts(collection, ["four"])
+    err = capsys.readouterr().err
+    assert err.count("Ingesting") >= 3 and "2/2" in err
+    assert f"Ingested into {collection.name}: 2 written, 0 already present" in caplog.text
+    assert f"Ingested into {collection.name}: 1 written" in caplog.text
+    ingest_texts(collection, ["five"], progress=False)
+    assert "Ingesting" not in capsys.readouterr().err
+
+
+def test_bad_stream_records_are_named(ef: InstructorEmbeddingFunction) -> None:
+    with pytest.raises(TypeError) as info:
+        ingest_stream(fresh(ef), iter([("id", "text")]), progress=False)
+    assert str(info.value) == (
+        "records must be str, (id, text, metadata) tuples or objects with id/text/metadata, got ('id', 'text')"
+    )
+
+
+# ---------------------------------------------------------------------- LangChain and LlamaIndex stores
+def test_langchain_vectorstore(tmp_path: Path) -> None:
+    store = langchain_vectorstore(
+        "lc-helper", path=tmp_path / "db", hnsw={"ef_search": 50}, model_name=str(TINY), device="cpu"
+    )
+    ids = store.add_texts(["Tides follow the moon.", "Bees dance."])
+    assert store.similarity_search("What do the tides follow?", k=1)[0].page_content == "Tides follow the moon."
+    stored = chromadb.PersistentClient(path=str(tmp_path / "db")).get_collection("lc-helper", embedding_function=None)
+    assert stored.configuration["hnsw"]["space"] == "cosine" and stored.configuration["hnsw"]["ef_search"] == 50
+    vectors = np.asarray(stored.get(ids=ids, include=["embeddings"])["embeddings"])
+    expected = ef_vectors(["Tides follow the moon.", "Bees dance."])
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+def ef_vectors(texts: list[str]) -> np.ndarray:
+    from instructor_integrations import get_encoder
+
+    return get_encoder(str(TINY), device="cpu").encode(texts, GENERIC_RETRIEVAL.document)
+
+
+def test_langchain_vectorstore_refuses_mixed_settings() -> None:
+    from instructor_integrations.langchain import InstructorEmbeddings
+
+    embeddings = InstructorEmbeddings(model_name=str(TINY), device="cpu")
+    with pytest.raises(TypeError, match=r"pass either embeddings= or embedding settings, not both: \['device'\]"):
+        langchain_vectorstore("lc-mixed", embeddings=embeddings, client=chromadb.EphemeralClient(), device="cpu")
+    with pytest.raises(ValueError, match="collection name"):
+        langchain_vectorstore("x", embeddings=embeddings, client=chromadb.EphemeralClient())
+
+
+def test_llama_index_index_inserts_within_the_clients_batch_size(ef: InstructorEmbeddingFunction) -> None:
+    from llama_index.core import Document
+    from llama_index.core.schema import TextNode
+
+    class Small:
+        def get_max_batch_size(self) -> int:
+            return 3
+
+    collection = fresh(ef)
+    sizes: list[int] = []
+    real = collection.upsert
+    collection.upsert = lambda **kw: sizes.append(len(kw["ids"])) or real(**kw)  # type: ignore[method-assign]
+    real_add = collection.add
+    collection.add = lambda **kw: sizes.append(len(kw["ids"])) or real_add(**kw)  # type: ignore[method-assign]
+    nodes = [TextNode(text=f"node number {i} about {topic}", id_=f"n{i}") for i, topic in enumerate("abcdefg")]
+    index = llama_index_index(collection, nodes=nodes, client=Small(), model_name=str(TINY), device="cpu")
+    assert collection.count() == 7 and max(sizes) <= 3
+    found = index.as_retriever(similarity_top_k=7).retrieve("node number 3 about d")
+    assert sorted(hit.node.node_id for hit in found) == [f"n{i}" for i in range(7)]
+    reopened = llama_index_index(collection, model_name=str(TINY), device="cpu")  # over what is stored
+    assert len(reopened.as_retriever(similarity_top_k=7).retrieve("node")) == 7
+    docs = llama_index_index(
+        fresh(ef), documents=[Document(text="A document about volcanoes.")], model_name=str(TINY), device="cpu"
+    )
+    assert docs.as_retriever(similarity_top_k=1).retrieve("volcano")[0].text == "A document about volcanoes."
+
+
+def test_llama_index_index_refuses_mixed_inputs(ef: InstructorEmbeddingFunction) -> None:
+    from llama_index.core import Document
+
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    model = InstructorEmbedding(model_name=str(TINY), device="cpu")
+    with pytest.raises(TypeError, match="pass either documents= or nodes=, not both"):
+        llama_index_index(fresh(ef), embed_model=model, documents=[Document(text="a")], nodes=[])
+    with pytest.raises(TypeError, match=r"pass either embed_model= or embedding settings, not both: \['device'\]"):
+        llama_index_index(fresh(ef), embed_model=model, device="cpu")
+    assert vectorstores.llama_index_vector_store(fresh(ef)).class_name() == "ChromaVectorStore"
