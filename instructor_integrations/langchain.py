@@ -51,6 +51,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     """"exact" (float32, reference parity), "fast" (bfloat16 where fast), or None (dtype decides)."""
     max_seq_length: int | None = None
     """Token limit per input; None: 512 for INSTRUCTOR checkpoints, the model's own otherwise."""
+    instructor_pooling: bool | None = None
+    """Leave the instruction's tokens out of mean pooling; None: on for INSTRUCTOR checkpoints only."""
     batch_size: int = Field(default=32, gt=0)
     """Rows per forward pass."""
     show_progress: bool = False
@@ -76,6 +78,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
             self.dtype,
             self.precision,
             self.max_seq_length,
+            self.instructor_pooling,
             compile=self.compile,
             num_workers=self.num_workers,
         )

@@ -53,6 +53,10 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     dtype: str = Field(default="auto", description="Weight dtype: auto, float32, bfloat16 or float16.")
     precision: str | None = Field(default=None, description="'exact', 'fast', or None (dtype decides).")
     max_seq_length: int | None = Field(default=None, description="Token limit per input (None: model default).")
+    instructor_pooling: bool | None = Field(
+        default=None,
+        description="Leave the instruction's tokens out of mean pooling; None: on for INSTRUCTOR checkpoints only.",
+    )
     show_progress: bool = Field(default=False, description="Show a progress bar while embedding.")
     compile: bool = Field(
         default=False, description="Compile the model's forward (about 30 s once; faster for large corpora)."
@@ -69,7 +73,13 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         data.setdefault("embed_batch_size", 32)
         super().__init__(**data)
         settings = AdapterSettings(
-            self.model_name, self.device, self.dtype, self.precision, self.max_seq_length, compile=self.compile
+            self.model_name,
+            self.device,
+            self.dtype,
+            self.precision,
+            self.max_seq_length,
+            self.instructor_pooling,
+            compile=self.compile,
         )
         self._encoder = resolve_encoder(settings, encoder)
 

@@ -305,3 +305,17 @@ def test_persisted_collection_reopens_in_new_process(tmp_path: Path, tiny_path: 
     assert max(abs(a - b) for a, b in zip(reopened["distances"], distances, strict=True)) <= 1e-5
     assert reopened["config"]["name"] == "instructor_integrations"
     assert reopened["config"]["config"]["query_instruction"] == get_preset("SciFact").query
+
+
+@pytest.mark.parametrize("pooling", [True, False])
+def test_every_adapter_sets_instructor_pooling(golden: dict, pooling: bool) -> None:
+    """instructor_pooling reaches the encoder from each adapter, and all three share that encoder."""
+    kwargs = {"model_name": str(TINY), "device": "cpu", "instructor_pooling": pooling}
+    lc, li = InstructorEmbeddings(**kwargs), InstructorEmbedding(**kwargs)
+    ch = InstructorEmbeddingFunction(str(TINY), device="cpu", instructor_pooling=pooling)
+    assert lc.instructor_encoder is li.instructor_encoder is ch.encoder
+    assert ch.encoder.instructor_pooling is pooling
+    instruction, text = next(pair for pair in golden["pairs"] if len(pair[0].split()) > 2)
+    pooled = np.asarray(lc.instructor_encoder.encode([text], instruction))
+    reference = get_encoder(str(TINY), device="cpu").encode([text], instruction)  # the checkpoint's default: on
+    assert np.allclose(pooled, reference, atol=1e-5) is pooling
