@@ -41,11 +41,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.result: Any = None
 
     def client(self, kind: str):  # type: ignore[no-untyped-def]
-        def build(**kwargs: Any) -> str:
+        def build(**kwargs: Any) -> Any:
             self.calls.append((kind, kwargs))
-            return kind
+            return kind if self.result is None else self.result
 
         return build
 
@@ -246,3 +247,28 @@ def test_llama_index_index_refuses_mixed_inputs(ef: InstructorEmbeddingFunction)
     with pytest.raises(TypeError, match=r"pass either embed_model= or embedding settings, not both: \['device'\]"):
         llama_index_index(fresh(ef), embed_model=model, device="cpu")
     assert vectorstores.llama_index_vector_store(fresh(ef)).class_name() == "ChromaVectorStore"
+
+
+def test_langchain_vectorstore_opens_the_server_it_is_given(recorder: Recorder) -> None:
+    from instructor_integrations.langchain import InstructorEmbeddings
+
+    recorder.result = chromadb.EphemeralClient()
+    embeddings = InstructorEmbeddings(model_name=str(TINY), device="cpu")
+    langchain_vectorstore("lc-server", embeddings=embeddings, host="chroma.local", port=9000)
+    assert [(kind, call["host"], call["port"]) for kind, call in recorder.calls] == [("http", "chroma.local", 9000)]
+
+
+@pytest.mark.parametrize(("module", "extra"), [("langchain_chroma", "langchain"), ("llama_index.core", "llama-index")])
+def test_without_the_framework_the_error_names_its_extra(
+    monkeypatch: pytest.MonkeyPatch, ef: InstructorEmbeddingFunction, module: str, extra: str
+) -> None:
+    collection = fresh(ef)
+    client = chromadb.EphemeralClient()
+    call = (
+        (lambda: langchain_vectorstore("missing", client=client))
+        if module == "langchain_chroma"
+        else (lambda: llama_index_index(collection))
+    )
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError, match=rf'pip install "instructor-integrations\[{extra}\]"'):
+        call()

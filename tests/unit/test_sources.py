@@ -202,3 +202,19 @@ def test_a_bad_jsonl_field_shows_its_value(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "v.jsonl", {"text": "t", "title": ["a", "list"]})
     with pytest.raises(SourceError, match=r"'title' must be a string, got \['a', 'list'\]"):
         list(read_records([path]))
+
+
+def test_the_default_limits_are_exactly_1000_and_200() -> None:
+    assert len(chunk_text("a" * 999 + " b")) == 2  # 1,001 characters: one more than a chunk holds
+    assert chunk_text("a" * 998 + " b") == ["a" * 998 + " b"]
+    # A 201-character word is not shared with the next chunk; a 200-character one is.
+    assert chunk_text("a" * 700 + " " + "b" * 201 + " " + "c" * 300)[1] == "c" * 300
+    assert chunk_text("a" * 700 + " " + "b" * 200 + " " + "c" * 300)[1] == "b" * 200 + " " + "c" * 300
+    text = "a" * 700 + " " + "b" * 201 + " " + "c" * 300
+    assert [r.text for r in read_records_of(text)] == chunk_text(text)
+
+
+def test_skip_bad_without_a_list_still_skips(tmp_path: Path) -> None:
+    bad_file = tmp_path / "latin.txt"
+    bad_file.write_bytes("café".encode("latin-1"))
+    assert list(read_records([bad_file], skip_bad=True)) == []
