@@ -27,7 +27,7 @@ from .encoder import (  # noqa: E402
     get_encoder,
     is_instructor_checkpoint,
 )
-from .errors import ModelLoadError, NonFiniteEmbeddingError  # noqa: E402
+from .errors import EncoderClosedError, ModelLoadError, NonFiniteEmbeddingError  # noqa: E402
 from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +46,7 @@ __all__ = [
     "InstructorEmbeddingFunction",
     "InstructorEmbeddings",
     "InstructorEncoder",
+    "EncoderClosedError",
     "ModelLoadError",
     "NonFiniteEmbeddingError",
     "__version__",

@@ -13,6 +13,7 @@ import numpy as np
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
+from ._scheduler import Priority
 from ._validation import check_bool, check_positive_int, check_texts, short
 from .encoder import DEFAULT_MODEL, InstructorEncoder
 
@@ -121,18 +122,18 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
             self._encoder = resolve_encoder(self._settings, None)
         return self._encoder
 
-    def _embed(self, input: Any, instruction: str) -> list[np.ndarray]:
+    def _embed(self, input: Any, instruction: str, priority: Priority) -> list[np.ndarray]:
         texts = check_texts(input, "input")
-        vectors = self.encoder.encode(texts, instruction, batch_size=self.batch_size)
+        vectors = self.encoder.encode(texts, instruction, batch_size=self.batch_size, priority=priority)
         return list(vectors)
 
     def __call__(self, input: Any) -> list[np.ndarray]:
-        """Embed documents with ``document_instruction``."""
-        return self._embed(input, self.document_instruction)
+        """Embed documents with ``document_instruction`` (bulk work on the encoder's queue)."""
+        return self._embed(input, self.document_instruction, "bulk")
 
     def embed_query(self, input: Any) -> list[np.ndarray]:
-        """Embed query texts with ``query_instruction``."""
-        return self._embed(input, self.query_instruction)
+        """Embed query texts with ``query_instruction`` (ahead of queued documents)."""
+        return self._embed(input, self.query_instruction, "interactive")
 
     @staticmethod
     def name() -> str:

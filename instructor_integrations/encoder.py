@@ -17,6 +17,7 @@ sentence-transformers measures is the reference's ``n``.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -38,6 +39,7 @@ from ._cpu_attention import use_blocked_cpu_attention
 from ._pool import WorkerPool
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
 from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
+from ._scheduler import PRIORITIES, Priority, Scheduler
 from ._t5 import share_t5_attention_mask
 from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
@@ -274,6 +276,12 @@ class InstructorEncoder:
         if dimension is None:
             dimension = int(self._model.encode([""], convert_to_numpy=True, show_progress_bar=False).shape[-1])
         self.embedding_dimension: int = int(dimension)
+        self._scheduler = Scheduler(
+            lambda calls: self._execute(calls),
+            limits=lambda: (self.batch_size, self.token_budget, self.max_seq_length),
+            parallel=self._parallel,
+            on_idle=self._on_idle,
+        )
         logger.info(
             "Loaded %s on %s, instructor_pooling=%s, max_seq_length=%s, attention=%s",
             self.model_name,
@@ -282,6 +290,11 @@ class InstructorEncoder:
             self.max_seq_length,
             getattr(getattr(backbone, "config", None), "_attn_implementation", None),
         )
+
+    def _on_idle(self) -> None:
+        """The queue ran empty: on the CPU, hand the free heap back to the kernel (once per drain)."""
+        if self.plan.device.type == "cpu":
+            release_free_memory()
 
     def _wants_blocked_attention(self, compile_forward: bool) -> bool:
         """bfloat16 on a CPU with AVX512-BF16 but no AMX, eager: where the blocked attention measured faster."""
@@ -364,11 +377,15 @@ class InstructorEncoder:
         )
 
     def close(self) -> None:
-        """Stop the worker processes of ``num_workers > 1`` (the next call that needs them restarts them).
+        """Fail the calls still queued, then stop the worker processes of ``num_workers > 1``.
 
-        Nothing to do with ``num_workers=1``. Also called when the encoder is garbage-collected, and by
-        ``with InstructorEncoder(...) as encoder:``.
+        A call whose rows are still waiting raises
+        :class:`~instructor_integrations.errors.EncoderClosedError` (the batch running now completes).
+        The encoder stays usable: the next call starts what it needs again. Also called by
+        ``with InstructorEncoder(...) as encoder:``; worker processes also stop when the encoder is
+        garbage-collected.
         """
+        self._scheduler.close()
         if self._pool is not None:
             self._pool.close()
 
@@ -386,8 +403,13 @@ class InstructorEncoder:
         *,
         batch_size: int | None = None,
         show_progress_bar: bool | None = None,
+        priority: Priority = "auto",
     ) -> np.ndarray:
         """Embed ``texts``, each with ``instruction``.
+
+        Every call is a request on the encoder's one queue: calls from several threads (or async tasks,
+        see :meth:`aencode`) share forward passes, and small calls go ahead of large ones already queued
+        (see docs/performance.md, "Concurrent calls").
 
         Args:
             texts: A list of strings. Empty or whitespace-only strings are embedded as the reference
@@ -396,14 +418,18 @@ class InstructorEncoder:
                 one instruction (or ``None``) per text.
             batch_size: Rows per forward pass (default: the encoder's ``batch_size``).
             show_progress_bar: Show a tqdm bar (default: the encoder's setting; on a terminal only).
+            priority: ``"auto"`` (calls of up to 16 distinct texts are interactive, larger ones bulk),
+                ``"interactive"`` (ahead of queued bulk work, rows shared with other interactive calls)
+                or ``"bulk"`` (in turn, in planned batches).
 
         Returns:
             float32 array of shape ``(len(texts), embedding_dimension)``, in input order.
 
         Raises:
             TypeError: ``texts`` is not a list of str, or an instruction is not a str.
-            ValueError: Mismatched instruction count, invalid Unicode, or a bad batch size.
+            ValueError: Mismatched instruction count, invalid Unicode, a bad batch size or priority.
             NonFiniteEmbeddingError: The model produced NaN/inf (float16 overflow).
+            EncoderClosedError: :meth:`close` was called while the rows were queued.
 
         Examples:
             >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
@@ -412,7 +438,45 @@ class InstructorEncoder:
         """
         items = check_texts(texts)
         instructions = check_instructions(instruction, len(items))
-        return self._encode_rows(list(zip(instructions, items, strict=True)), batch_size, show_progress_bar)
+        rows = list(zip(instructions, items, strict=True))
+        return self._encode_rows(rows, batch_size, show_progress_bar, priority)
+
+    async def aencode(
+        self,
+        texts: Sequence[str],
+        instruction: str | Sequence[str | None] | None = None,
+        *,
+        batch_size: int | None = None,
+        priority: Priority = "auto",
+    ) -> np.ndarray:
+        """:meth:`encode`, awaitable: the event loop runs on while the rows wait and are embedded.
+
+        No thread is held per call: the rows join the encoder's queue and the call awaits their future.
+        Cancelling the awaiting task drops the rows that have not started.
+
+        Examples:
+            >>> import asyncio
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> asyncio.run(encoder.aencode(["a", "b"], "Represent the word: ")).shape
+            (2, 24)
+        """
+        items = check_texts(texts)
+        instructions = check_instructions(instruction, len(items))
+        return await self._aencode_rows(list(zip(instructions, items, strict=True)), batch_size, priority)
+
+    async def aencode_pairs(
+        self, pairs: Sequence[Sequence[str]], *, batch_size: int | None = None, priority: Priority = "auto"
+    ) -> np.ndarray:
+        """:meth:`encode_pairs`, awaitable (see :meth:`aencode`).
+
+        Examples:
+            >>> import asyncio
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> asyncio.run(encoder.aencode_pairs([["Represent the title: ", "Deep learning"]])).shape
+            (1, 24)
+        """
+        rows = check_pairs(pairs)
+        return await self._aencode_rows([(i or None, t) for i, t in rows], batch_size, priority)
 
     def encode_pairs(
         self,
@@ -420,6 +484,7 @@ class InstructorEncoder:
         *,
         batch_size: int | None = None,
         show_progress_bar: bool | None = None,
+        priority: Priority = "auto",
     ) -> np.ndarray:
         """Embed ``[[instruction, text], ...]``; every row may carry a different instruction.
 
@@ -435,7 +500,7 @@ class InstructorEncoder:
             (2, 24)
         """
         rows = check_pairs(pairs)
-        return self._encode_rows([(i or None, t) for i, t in rows], batch_size, show_progress_bar)
+        return self._encode_rows([(i or None, t) for i, t in rows], batch_size, show_progress_bar, priority)
 
     # ------------------------------------------------------------------ internals
     def _instruction_length(self, stripped: str) -> int:
@@ -497,68 +562,104 @@ class InstructorEncoder:
             show = sys.stderr.isatty()
         return tqdm(total=total, disable=not show, desc="Embedding", unit="text", leave=False)
 
-    def _encode_rows(
-        self, rows: list[tuple[str | None, str]], batch_size: int | None, show_progress_bar: bool | None
-    ) -> np.ndarray:
+    def _submit(
+        self,
+        rows: list[tuple[str | None, str]],
+        batch_size: int | None,
+        bar: Any,
+        priority: Priority,
+    ) -> Future[np.ndarray]:
+        """Prepare ``rows`` here (in the caller's thread) and queue them; the future holds their vectors."""
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
-        dim = self.embedding_dimension
-        if not rows:
-            return np.zeros((0, dim), dtype=np.float32)
-        with self._lock:
-            prepared = [self._prepare(instruction, text) for instruction, text in rows]
-            # Identical inputs are embedded once per call.
-            position: dict[tuple[str, str], int] = {}
-            inverse = np.fromiter(
-                (position.setdefault(key, len(position)) for key in prepared), dtype=np.int64, count=len(prepared)
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}")
+        prepared = [self._prepare(instruction, text) for instruction, text in rows]
+        # Identical inputs are embedded once per call.
+        position: dict[tuple[str, str], int] = {}
+        inverse = np.fromiter(
+            (position.setdefault(key, len(position)) for key in prepared), dtype=np.int64, count=len(prepared)
+        )
+        unique = list(position)
+        prompts = [prompt for prompt, _ in unique]
+        bodies = [body for _, body in unique]
+        lengths = self._token_counts(bodies)
+        prompt_tokens = {p: (self._instruction_length(p) if p else 0) for p in set(prompts)}
+        lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths, strict=True)]
+        truncated = sum(length > self.max_seq_length for length in lengths)
+        if truncated:
+            logger.warning(
+                "%d of %d texts are longer than max_seq_length=%d tokens (instruction included) and were truncated",
+                truncated,
+                len(unique),
+                self.max_seq_length,
             )
-            unique = list(position)
-            prompts = [prompt for prompt, _ in unique]
-            lengths = self._token_counts([body for _, body in unique])
-            prompt_tokens = {p: (self._instruction_length(p) if p else 0) for p in set(prompts)}
-            lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths, strict=True)]
-            truncated = sum(length > self.max_seq_length for length in lengths)
-            if truncated:
-                logger.warning(
-                    "%d of %d texts are longer than max_seq_length=%d tokens (instruction included) and were truncated",
-                    truncated,
-                    len(unique),
-                    self.max_seq_length,
+
+        def finish(out: np.ndarray) -> np.ndarray:
+            if self._normalizes and self.plan.weight_dtype != torch.float32:
+                norms = np.linalg.norm(out, axis=1, keepdims=True)
+                np.divide(out, norms, out=out, where=norms > 0)
+            bad = ~np.isfinite(out).all(axis=1)
+            if bad.any():
+                raise NonFiniteEmbeddingError(
+                    f"{int(bad.sum())} of {len(unique)} embeddings are not finite (NaN or inf) with "
+                    f"{self.plan.describe()}. T5 encoders overflow in float16: use dtype='bfloat16' (CUDA) or "
+                    "dtype='float32' / precision='exact'."
                 )
-            out = np.empty((len(unique), dim), dtype=np.float32)
-            batches = self._plan_batches(prompts, lengths, size)
-            with self._progress(len(unique), show_progress_bar) as bar:
-                if self._pool is not None and len(batches) > 1:
-                    work = [(prompt, [unique[i][1] for i in members]) for prompt, members in batches]
-                    for (_, members), rows_out in zip(batches, self._pool.map(work), strict=True):
-                        out[members] = rows_out
-                        bar.update(len(members))
-                elif self._feeders > 1 and len(batches) > 1:
-                    self._feed(batches, unique, out, bar.update)
-                else:
-                    # On an accelerator the results stay on the device until a few batches are queued, so
-                    # the next batch is tokenized while the device still computes the previous ones.
-                    in_flight = 1 if self.plan.device.type == "cpu" else 8
-                    pending: list[tuple[list[int], torch.Tensor]] = []
-                    for prompt, members in batches:
-                        pending.append((members, self._forward(prompt, [unique[i][1] for i in members])))
-                        if len(pending) >= in_flight:
-                            self._collect(pending, out)
-                        bar.update(len(members))
-                    self._collect(pending, out)
-            if self.plan.device.type == "cpu":
-                release_free_memory()
-        if self._normalizes and self.plan.weight_dtype != torch.float32:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            np.divide(out, norms, out=out, where=norms > 0)
-        bad = ~np.isfinite(out).all(axis=1)
-        if bad.any():
-            raise NonFiniteEmbeddingError(
-                f"{int(bad.sum())} of {len(unique)} embeddings are not finite (NaN or inf) with "
-                f"{self.plan.describe()}. T5 encoders overflow in float16: use dtype='bfloat16' (CUDA) or "
-                "dtype='float32' / precision='exact'."
-            )
-        result: np.ndarray = out[inverse]
-        return result
+            result: np.ndarray = out[inverse]
+            return result
+
+        return self._scheduler.submit(
+            prompts,
+            bodies,
+            lengths,
+            dim=self.embedding_dimension,
+            batch_size=size,
+            priority=priority,
+            on_rows=bar.update if bar is not None else None,
+            finish=finish,
+        )
+
+    def _encode_rows(
+        self,
+        rows: list[tuple[str | None, str]],
+        batch_size: int | None,
+        show_progress_bar: bool | None,
+        priority: Priority = "auto",
+    ) -> np.ndarray:
+        if not rows:
+            check_positive_int(batch_size, "batch_size", allow_none=True)
+            return np.zeros((0, self.embedding_dimension), dtype=np.float32)
+        with self._progress(len(rows), show_progress_bar) as bar:
+            return self._submit(rows, batch_size, bar, priority).result()
+
+    async def _aencode_rows(
+        self, rows: list[tuple[str | None, str]], batch_size: int | None, priority: Priority
+    ) -> np.ndarray:
+        if not rows:
+            check_positive_int(batch_size, "batch_size", allow_none=True)
+            return np.zeros((0, self.embedding_dimension), dtype=np.float32)
+        # The rows are prepared (tokens counted) on the loop: a few milliseconds for a query; the forward
+        # passes run in the scheduler's thread and the loop awaits a future (no thread parked per call).
+        return await asyncio.wrap_future(self._submit(rows, batch_size, None, priority))
+
+    def _parallel(self) -> int:
+        """Planned batches handed to :meth:`_execute` at once (more than one where they run in parallel)."""
+        if self._pool is not None:
+            return 4 * self.num_workers
+        if self._feeders > 1:
+            return 4 * self._feeders
+        return 1 if self.plan.device.type == "cpu" else 8
+
+    def _execute(self, calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        """Run batches (the scheduler's thread only): worker processes, CUDA feeding threads, or here."""
+        if self._pool is not None and len(calls) > 1:
+            return list(self._pool.map(calls))
+        if self._feeders > 1 and len(calls) > 1:
+            return self._feed(calls)
+        # On an accelerator the results stay on the device until the unit is queued, so the next batch is
+        # tokenized while the device still computes the previous ones.
+        pending = [self._forward(prompt, bodies) for prompt, bodies in calls]
+        return [embeddings.float().cpu().numpy() for embeddings in pending]
 
     def _forward(self, prompt: str, bodies: list[str]) -> torch.Tensor:
         embeddings: torch.Tensor = self._model.encode(
@@ -570,9 +671,7 @@ class InstructorEncoder:
         )
         return embeddings
 
-    def _feed(
-        self, batches: list[Batch], unique: list[tuple[str, str]], out: np.ndarray, done: Callable[[int], object]
-    ) -> None:
+    def _feed(self, calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
         """Run the batches from ``self._feeders`` threads, each on a CUDA stream of its own.
 
         ``SentenceTransformer.encode`` waits for the device once per batch (its pooling reads a device
@@ -581,15 +680,14 @@ class InstructorEncoder:
         the host waits for its own stream only. The streams belong to the encoder, one per thread, so
         the CUDA caching allocator keeps one pool of blocks per thread, not one per batch.
         """
+        results: list[np.ndarray] = []
         # sentence-transformers sets the fast tokenizer's truncation and padding on its first call (and
         # when max_seq_length changes); later calls only read them. A Rust tokenizer changed by one thread
         # while another encodes raises "Already borrowed", so until then the first batch runs here, alone.
         # (Token counting uses a copy of the tokenizer and never changes the model's.)
         if self._tokenizer_settled_for != self.max_seq_length:  # never settled without a Rust tokenizer
-            prompt, members = batches[0]
-            out[members] = self._embed_on(None, prompt, [unique[i][1] for i in members])
-            done(len(members))
-            batches = batches[1:]
+            results.append(self._embed_on(None, *calls[0]))
+            calls = calls[1:]
             if self._token_counter() is not None:
                 self._tokenizer_settled_for = self.max_seq_length
         streams = iter(self._feeder_streams())
@@ -603,25 +701,20 @@ class InstructorEncoder:
         def embed(prompt: str, bodies: list[str]) -> np.ndarray:
             return self._embed_on(local.stream, prompt, bodies)
 
-        queued: deque[tuple[list[int], Future[np.ndarray]]] = deque()
-
-        def collect_oldest() -> None:
-            finished, future = queued.popleft()
-            out[finished] = future.result()
-            done(len(finished))
-
+        queued: deque[Future[np.ndarray]] = deque()
         ahead = 2 * self._feeders
         with ThreadPoolExecutor(self._feeders, "instructor-feed", initializer=take_stream) as pool:
             try:
-                for prompt, members in batches:
-                    queued.append((members, pool.submit(embed, prompt, [unique[i][1] for i in members])))
-                    while len(queued) >= ahead or (queued and queued[0][1].done()):
-                        collect_oldest()
+                for prompt, bodies in calls:
+                    queued.append(pool.submit(embed, prompt, bodies))
+                    while len(queued) >= ahead or (queued and queued[0].done()):
+                        results.append(queued.popleft().result())
                 while queued:
-                    collect_oldest()
+                    results.append(queued.popleft().result())
             finally:
-                for _, future in queued:
+                for future in queued:
                     future.cancel()
+        return results
 
     def _feeder_streams(self) -> list[Any]:
         """One CUDA stream per feeding thread, made once per encoder (``None`` off CUDA)."""
@@ -646,12 +739,6 @@ class InstructorEncoder:
         """One planned batch as float32 rows (what a worker process of ``num_workers`` runs)."""
         with self._lock:
             return self._embed_on(None, prompt, bodies)
-
-    @staticmethod
-    def _collect(pending: list[tuple[list[int], torch.Tensor]], out: np.ndarray) -> None:
-        for members, embeddings in pending:
-            out[members] = embeddings.float().cpu().numpy()
-        pending.clear()
 
 
 # ---------------------------------------------------------------------- process-wide sharing

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelLoadError", "NonFiniteEmbeddingError"]
+__all__ = ["EncoderClosedError", "ModelLoadError", "NonFiniteEmbeddingError"]
 
 
 class ModelLoadError(OSError):
@@ -25,5 +25,14 @@ class NonFiniteEmbeddingError(RuntimeError):
 
     Examples:
         >>> issubclass(NonFiniteEmbeddingError, RuntimeError)
+        True
+    """
+
+
+class EncoderClosedError(RuntimeError):
+    """The encoder was closed while this call's rows were still queued; none of them were embedded.
+
+    Examples:
+        >>> issubclass(EncoderClosedError, RuntimeError)
         True
     """

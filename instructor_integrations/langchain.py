@@ -5,8 +5,6 @@ Requires the ``[langchain]`` extra.
 
 from __future__ import annotations
 
-import asyncio
-
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
@@ -94,7 +92,11 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         """Embed documents with ``embed_instruction``."""
         items = check_texts(texts)
         vectors = self._encoder.encode(
-            items, self.embed_instruction, batch_size=self.batch_size, show_progress_bar=self.show_progress
+            items,
+            self.embed_instruction,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress,
+            priority="bulk",
         )
         result: list[list[float]] = vectors.tolist()
         return result
@@ -102,13 +104,21 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     def embed_query(self, text: str) -> list[float]:
         """Embed one query with ``query_instruction``."""
         check_text(text, "text")
-        result: list[float] = self._encoder.encode([text], self.query_instruction)[0].tolist()
+        result: list[float] = self._encoder.encode([text], self.query_instruction, priority="interactive")[0].tolist()
         return result
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents in a worker thread (the event loop keeps running)."""
-        return await asyncio.to_thread(self.embed_documents, texts)
+        """Embed documents; the event loop runs on while they wait on the encoder's queue."""
+        items = check_texts(texts)
+        vectors = await self._encoder.aencode(
+            items, self.embed_instruction, batch_size=self.batch_size, priority="bulk"
+        )
+        result: list[list[float]] = vectors.tolist()
+        return result
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Embed one query in a worker thread (the event loop keeps running)."""
-        return await asyncio.to_thread(self.embed_query, text)
+        """Embed one query; concurrent queries share forward passes and go ahead of queued documents."""
+        check_text(text, "text")
+        vectors = await self._encoder.aencode([text], self.query_instruction, priority="interactive")
+        result: list[float] = vectors[0].tolist()
+        return result

@@ -5,11 +5,11 @@ Requires the ``[llama-index]`` extra. Usable as ``Settings.embed_model`` and in 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
+from ._scheduler import Priority
 from ._validation import check_text, check_texts
 from .encoder import DEFAULT_MODEL, InstructorEncoder
 
@@ -93,15 +93,21 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         """The shared encoder behind this object."""
         return self._encoder
 
-    def _embed(self, texts: list[str], instruction: str | None, show_progress: bool = False) -> list[list[float]]:
+    def _embed(
+        self, texts: list[str], instruction: str | None, show_progress: bool = False, priority: Priority = "bulk"
+    ) -> list[list[float]]:
         vectors = self._encoder.encode(
-            texts, instruction, batch_size=self.embed_batch_size, show_progress_bar=self.show_progress or show_progress
+            texts,
+            instruction,
+            batch_size=self.embed_batch_size,
+            show_progress_bar=self.show_progress or show_progress,
+            priority=priority,
         )
         result: list[list[float]] = vectors.tolist()
         return result
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embed([check_text(query, "query")], self.query_instruction)[0]
+        return self._embed([check_text(query, "query")], self.query_instruction, priority="interactive")[0]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._embed([check_text(text, "text")], self.text_instruction)[0]
@@ -136,14 +142,35 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[list[float]]:
-        """Async :meth:`get_text_embedding_batch`, run in a worker thread."""
-        return await asyncio.to_thread(self.get_text_embedding_batch, texts, show_progress, **kwargs)
+        """Async :meth:`get_text_embedding_batch`: one awaited encoder call for the whole list."""
+        if self.embeddings_cache is not None or self.rate_limiter is not None:
+            result: list[list[float]] = await super().aget_text_embedding_batch(
+                texts, show_progress=show_progress, **kwargs
+            )
+            return result
+        items = check_texts(texts)
+        payload = self.to_payload()
+        _dispatcher.event(_events.EmbeddingStartEvent(model_dict=payload))
+        with self.callback_manager.event(
+            _schema.CBEventType.EMBEDDING, payload={_schema.EventPayload.SERIALIZED: payload}
+        ) as event:
+            embeddings = await self._aembed(items, self.text_instruction)
+            event.on_end(payload={_schema.EventPayload.CHUNKS: items, _schema.EventPayload.EMBEDDINGS: embeddings})
+        _dispatcher.event(_events.EmbeddingEndEvent(chunks=items, embeddings=embeddings))
+        return embeddings
+
+    async def _aembed(
+        self, texts: list[str], instruction: str | None, priority: Priority = "bulk"
+    ) -> list[list[float]]:
+        vectors = await self._encoder.aencode(texts, instruction, batch_size=self.embed_batch_size, priority=priority)
+        result: list[list[float]] = vectors.tolist()
+        return result
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+        return (await self._aembed([check_text(query, "query")], self.query_instruction, "interactive"))[0]
 
     async def _aget_text_embedding(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self._get_text_embedding, text)
+        return (await self._aembed([check_text(text, "text")], self.text_instruction))[0]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+        return await self._aembed(check_texts(texts), self.text_instruction)

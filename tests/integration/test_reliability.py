@@ -60,8 +60,10 @@ def _async_model(framework: str, monkeypatch: pytest.MonkeyPatch | None = None):
 @pytest.mark.parametrize("framework", ["langchain", "llama-index"])
 async def test_200_concurrent_async_queries_return_the_serial_results(framework: str) -> None:
     _, sync, call = _async_model(framework)
-    serial = [sync(q) for q in QUERIES]
-    assert await asyncio.gather(*(call(q) for q in QUERIES)) == serial
+    serial = np.asarray([sync(q) for q in QUERIES])
+    together = np.asarray(await asyncio.gather(*(call(q) for q in QUERIES)))
+    # Concurrent queries share forward passes: the same vectors up to float rounding of other paddings.
+    assert np.abs(together - serial).max() <= 1e-5
 
 
 @pytest.mark.parametrize("framework", ["langchain", "llama-index"])
@@ -74,7 +76,7 @@ async def test_the_event_loop_runs_while_a_query_is_embedded(framework: str, mon
     model, _, call = _async_model(framework)
     encoder = model.instructor_encoder
     loop_ran = threading.Event()
-    real = encoder.encode
+    real = encoder._execute
 
     def waits_for_the_loop(*args, **kwargs):  # type: ignore[no-untyped-def]
         assert threading.current_thread() is not threading.main_thread()
@@ -85,9 +87,10 @@ async def test_the_event_loop_runs_while_a_query_is_embedded(framework: str, mon
     async def other_task() -> None:
         loop_ran.set()
 
-    monkeypatch.setattr(encoder, "encode", waits_for_the_loop)
+    monkeypatch.setattr(encoder, "_execute", waits_for_the_loop)  # the forward passes, in the engine's thread
     vector, _ = await asyncio.gather(call("what causes tides?"), other_task())
-    monkeypatch.setattr(encoder, "encode", real)
+    assert loop_ran.is_set()
+    monkeypatch.setattr(encoder, "_execute", real)
     assert vector == (await call("what causes tides?"))
 
 
