@@ -1,0 +1,207 @@
+"""The request queue (_scheduler.Scheduler) with a stand-in model: order, priority, sharing, faults, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+
+from instructor_integrations import EncoderClosedError
+from instructor_integrations._scheduler import Scheduler
+
+
+class Model:
+    """Embeds a body as [len(body), prompt id]; can hold every pass until released, and records passes."""
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.passes: list[tuple[str, list[str]]] = []
+        self.gate = threading.Event()
+        self.running = threading.Event()
+        if not hold:
+            self.gate.set()
+        self.fail_on: str | None = None
+
+    def __call__(self, calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        self.running.set()
+        assert self.gate.wait(timeout=30), "the test never released the model"
+        out = []
+        for prompt, bodies in calls:
+            self.passes.append((prompt, list(bodies)))
+            if self.fail_on is not None and self.fail_on in bodies:
+                raise RuntimeError(f"bad row {self.fail_on}")
+            out.append(np.array([[len(b), len(prompt)] for b in bodies], dtype=np.float32))
+        return out
+
+
+def scheduler(model: Model, *, batch_size: int = 4, budget: int | None = None, **kwargs) -> Scheduler:  # type: ignore[no-untyped-def]
+    return Scheduler(model, limits=lambda: (batch_size, budget, 512), **kwargs)
+
+
+def submit(s: Scheduler, bodies: list[str], prompt: str = "p", **kwargs):  # type: ignore[no-untyped-def]
+    return s.submit([prompt] * len(bodies), bodies, [len(b) for b in bodies], dim=2, **kwargs)
+
+
+def expected(bodies: list[str], prompt: str = "p") -> np.ndarray:
+    return np.array([[len(b), len(prompt)] for b in bodies], dtype=np.float32)
+
+
+def test_results_come_back_in_row_order() -> None:
+    model = Model()
+    s = scheduler(model, batch_size=2)
+    bodies = ["a" * n for n in (3, 1, 7, 2, 5, 4, 6, 9, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18)]  # bulk: > 16 rows
+    np.testing.assert_array_equal(submit(s, bodies).result(timeout=30), expected(bodies))
+    assert all(len(bodies) <= 2 for _, bodies in model.passes)
+    lengths = [len(b) for _, batch in model.passes for b in batch]
+    assert lengths == sorted(lengths, reverse=True)  # planned longest first
+
+
+def test_small_requests_share_one_pass_and_go_ahead_of_queued_bulk_batches() -> None:
+    model = Model(hold=True)
+    s = scheduler(model, batch_size=8)
+    bulk = submit(s, [f"bulk {i:02d}" for i in range(24)], priority="bulk")  # 3 batches of 8
+    assert model.running.wait(timeout=30)  # the first bulk batch holds the model
+    queries = [submit(s, [f"q{i}"]) for i in range(5)]
+    other = submit(s, ["other prompt"], prompt="x")
+    model.gate.set()
+    for i, future in enumerate(queries):
+        np.testing.assert_array_equal(future.result(timeout=30), expected([f"q{i}"]))
+    other.result(timeout=30)
+    bulk.result(timeout=30)
+    kinds = ["bulk" if batch[0].startswith("bulk") else batch[0] for _, batch in model.passes]
+    # One bulk batch was running; then the five queries in one pass, the other prompt's query, the rest.
+    assert kinds == ["bulk", "q0", "other prompt", "bulk", "bulk"]
+    assert model.passes[1][1] == ["q0", "q1", "q2", "q3", "q4"]
+
+
+def test_merged_passes_respect_batch_size_and_token_budget() -> None:
+    model = Model(hold=True)
+    s = scheduler(model, batch_size=3, budget=20)
+    blocker = submit(s, ["x"] * 20, priority="bulk")
+    assert model.running.wait(timeout=30)
+    small = [submit(s, [body]) for body in ["aaaa", "bb", "c", "dddddddddd", "e", "f", "g"]]
+    model.gate.set()
+    for future in small:
+        future.result(timeout=30)
+    blocker.result(timeout=30)
+    merged = [bodies for _, bodies in model.passes if bodies[0] != "x"]
+    assert merged == [["aaaa", "bb", "c"], ["dddddddddd", "e"], ["f", "g"]]  # 3 rows; 3 x 10 > 20 tokens
+    for bodies in merged:
+        assert len(bodies) <= 3 and len(bodies) * max(map(len, bodies)) <= 20
+
+
+def test_a_failed_batch_fails_only_the_requests_in_it() -> None:
+    model = Model(hold=True)
+    s = scheduler(model, batch_size=4)
+    blocker = submit(s, ["ok"] * 20, priority="bulk")
+    assert model.running.wait(timeout=30)
+    good = submit(s, ["fine"], prompt="other")
+    bad = submit(s, ["boom", "x"])
+    model.fail_on = "boom"
+    model.gate.set()
+    with pytest.raises(RuntimeError, match="bad row boom"):
+        bad.result(timeout=30)
+    np.testing.assert_array_equal(good.result(timeout=30), expected(["fine"], "other"))
+    np.testing.assert_array_equal(blocker.result(timeout=30), expected(["ok"] * 20))
+    model.fail_on = None
+    np.testing.assert_array_equal(submit(s, ["after"]).result(timeout=30), expected(["after"]))  # still serving
+
+
+def test_cancelled_requests_that_have_not_started_are_dropped() -> None:
+    model = Model(hold=True)
+    s = scheduler(model)
+    blocker = submit(s, ["x"] * 20, priority="bulk")
+    assert model.running.wait(timeout=30)
+    dropped = submit(s, ["never embedded"])
+    assert dropped.cancel()
+    model.gate.set()
+    blocker.result(timeout=30)
+    submit(s, ["later"]).result(timeout=30)
+    assert all("never embedded" not in bodies for _, bodies in model.passes)
+    with pytest.raises(CancelledError):
+        dropped.result()
+
+
+async def test_an_awaiting_task_cancelled_drops_its_rows() -> None:
+    model = Model(hold=True)
+    s = scheduler(model)
+    blocker = submit(s, ["x"] * 20, priority="bulk")
+    assert await asyncio.to_thread(model.running.wait, 30)
+    task = asyncio.ensure_future(asyncio.wrap_future(submit(s, ["cancelled query"])))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    model.gate.set()
+    await asyncio.wrap_future(blocker)
+    await asyncio.wrap_future(submit(s, ["later"]))
+    assert all("cancelled query" not in bodies for _, bodies in model.passes)
+
+
+def test_close_fails_queued_requests_and_the_running_batch_completes() -> None:
+    model = Model(hold=True)
+    s = scheduler(model, batch_size=4)
+    running = submit(s, ["r"] * 4)  # one pass, running
+    assert model.running.wait(timeout=30)
+    queued = submit(s, ["q"] * 20, priority="bulk")
+    closer = threading.Thread(target=s.close)
+    closer.start()
+    with pytest.raises(EncoderClosedError, match="closed before this request's rows were embedded"):
+        queued.result(timeout=30)
+    model.gate.set()
+    closer.join(timeout=30)
+    np.testing.assert_array_equal(running.result(timeout=30), expected(["r"] * 4))
+    # Still usable afterwards: a new request starts a new thread.
+    np.testing.assert_array_equal(submit(s, ["again"]).result(timeout=30), expected(["again"]))
+
+
+def test_the_thread_stops_when_idle_and_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    idle: list[int] = []
+    s = scheduler(Model(), on_idle=lambda: idle.append(1), idle_seconds=0.05)
+    submit(s, ["a"]).result(timeout=30)
+    deadline = threading.Event()
+    for _ in range(200):
+        if s._thread is None:
+            break
+        deadline.wait(0.01)
+    assert s._thread is None and idle == [1]  # one call per drain
+    submit(s, ["b"]).result(timeout=30)
+
+
+def test_finish_errors_reach_the_caller_and_bad_priorities_are_named() -> None:
+    s = scheduler(Model())
+
+    def refuse(out: np.ndarray) -> np.ndarray:
+        raise ValueError("not finite")
+
+    with pytest.raises(ValueError, match="not finite"):
+        submit(s, ["a"], finish=refuse).result(timeout=30)
+    with pytest.raises(ValueError, match="priority must be one of 'auto', 'interactive', 'bulk', got 'urgent'"):
+        submit(s, ["a"], priority="urgent")
+    assert submit(s, []).result(timeout=1).shape == (0, 2)
+
+
+def test_sixteen_threads_of_mixed_calls_get_their_own_rows() -> None:
+    model = Model()
+    s = scheduler(model, batch_size=5, budget=60)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        try:
+            for _ in range(30):
+                n = int(rng.integers(1, 40))
+                prompt = ["p", "qq", ""][int(rng.integers(0, 3))]
+                bodies = ["z" * int(rng.integers(0, 30)) for _ in range(n)]
+                np.testing.assert_array_equal(submit(s, bodies, prompt).result(timeout=60), expected(bodies, prompt))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:1]
