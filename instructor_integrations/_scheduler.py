@@ -9,8 +9,9 @@ How work is chosen, each time the model is free:
 
 * **Interactive requests first.** A request of at most ``interactive_rows`` rows (a query, a handful of
   texts), or one submitted with ``priority="interactive"``, goes ahead of bulk rows already queued.
-  Rows of several interactive requests that share an instruction are embedded in one forward pass,
-  up to ``batch_size`` rows and the token budget, oldest request first.
+  Rows of several interactive requests that share an instruction are embedded in one forward pass, up
+  to ``batch_size`` rows and the token budget: the oldest waiting row, filled up with the longest rows of
+  its instruction among the next few batches' worth (less padding), so none waits more than a few passes.
 * **Bulk requests in order.** Otherwise the oldest bulk request's next planned batches run (one at a
   time, or a few at once for executors that run several batches in parallel: worker processes, CUDA
   feeding threads). A query that arrives meanwhile waits for at most that unit of work.
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 Priority = Literal["auto", "interactive", "bulk"]
 PRIORITIES: tuple[str, ...] = ("auto", "interactive", "bulk")
+#: Interactive rows considered for one pass: this many batches' worth, the oldest first.
+MERGE_WINDOW = 4
 
 #: Runs forward passes: ``[(prompt, bodies), ...]`` to one float32 array per batch, in order.
 Executor = Callable[[list[tuple[str, list[str]]]], list[np.ndarray]]
@@ -234,32 +237,41 @@ class Scheduler:
             queue.remove(request)
 
     def _merged_batch(self) -> tuple[str, list[tuple[Request, list[int]]]]:
-        """Rows of the oldest interactive request's next prompt, from every interactive request, in order."""
+        """A pass of interactive rows sharing the oldest waiting row's prompt, from every interactive request.
+
+        The oldest waiting row always goes; the pass is filled with the longest of the next
+        ``MERGE_WINDOW`` batches' worth of rows with its prompt (rows of similar length pad less), so a row
+        waits for at most that many passes while others keep arriving.
+        """
         first = self._interactive[0]
-        prompt = first.prompts[first.pending[0]]
+        oldest = first.pending[0]
+        prompt = first.prompts[oldest]
         batch_size, budget, limit = self._limits()
         batch_size = min(batch_size, first.batch_size or batch_size)
-        taken: list[tuple[Request, list[int]]] = []
-        count, longest = 0, 0
-        for request in list(self._interactive):
-            rows: list[int] = []
-            for index in list(request.pending):
-                if request.prompts[index] != prompt:
-                    continue
-                length = min(request.lengths[index], limit)
-                widest = max(longest, length)
-                full = count >= min(batch_size, request.batch_size or batch_size)
-                if count and (full or (budget is not None and (count + 1) * widest > budget)):
-                    break
-                rows.append(index)
+        window = MERGE_WINDOW * batch_size
+        candidates: list[tuple[int, Request, int]] = []
+        for request in self._interactive:
+            for index in request.pending:
+                if request.prompts[index] == prompt and not (request is first and index == oldest):
+                    candidates.append((min(request.lengths[index], limit), request, index))
+            if len(candidates) >= window:
+                break
+        candidates.sort(key=lambda candidate: -candidate[0])
+        chosen: dict[int, tuple[Request, list[int]]] = {id(first): (first, [oldest])}
+        count, widest = 1, min(first.lengths[oldest], limit)
+        for length, request, index in candidates:
+            if count >= min(batch_size, request.batch_size or batch_size):
+                break
+            if budget is not None and (count + 1) * max(widest, length) > budget:
+                continue  # too long to join this pass; a shorter row may still fit
+            chosen.setdefault(id(request), (request, []))[1].append(index)
+            count, widest = count + 1, max(widest, length)
+        taken = list(chosen.values())
+        for request, rows in taken:
+            for index in rows:
                 request.pending.remove(index)
-                count, longest = count + 1, widest
-            if rows:
-                taken.append((request, rows))
             if not request.pending:
                 self._interactive.remove(request)
-            if count >= batch_size:
-                break
         return prompt, taken
 
     def _run_work(self, work: list[tuple[str, list[tuple[Request, list[int]]]]]) -> None:

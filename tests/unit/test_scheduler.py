@@ -87,7 +87,8 @@ def test_merged_passes_respect_batch_size_and_token_budget() -> None:
         future.result(timeout=30)
     blocker.result(timeout=30)
     merged = [bodies for _, bodies in model.passes if bodies[0] != "x"]
-    assert merged == [["aaaa", "bb", "c"], ["dddddddddd", "e"], ["f", "g"]]  # 3 rows; 3 x 10 > 20 tokens
+    # The oldest row, then the longest that fit: 3 x 10 > 20 tokens, so 2 rows; then 3 rows at most.
+    assert merged == [["aaaa", "dddddddddd"], ["bb", "c", "e"], ["f", "g"]]
     for bodies in merged:
         assert len(bodies) <= 3 and len(bodies) * max(map(len, bodies)) <= 20
 
@@ -129,11 +130,17 @@ async def test_an_awaiting_task_cancelled_drops_its_rows() -> None:
     s = scheduler(model)
     blocker = submit(s, ["x"] * 20, priority="bulk")
     assert await asyncio.to_thread(model.running.wait, 30)
-    task = asyncio.ensure_future(asyncio.wrap_future(submit(s, ["cancelled query"])))
+    source = submit(s, ["cancelled query"])
+    task = asyncio.ensure_future(asyncio.wrap_future(source))
     await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    for _ in range(100):  # the cancellation reaches the queued request on the loop's next turns
+        if source.cancelled():
+            break
+        await asyncio.sleep(0)
+    assert source.cancelled()
     model.gate.set()
     await asyncio.wrap_future(blocker)
     await asyncio.wrap_future(submit(s, ["later"]))
@@ -157,7 +164,7 @@ def test_close_fails_queued_requests_and_the_running_batch_completes() -> None:
     np.testing.assert_array_equal(submit(s, ["again"]).result(timeout=30), expected(["again"]))
 
 
-def test_the_thread_stops_when_idle_and_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_thread_stops_when_idle_and_restarts() -> None:
     idle: list[int] = []
     s = scheduler(Model(), on_idle=lambda: idle.append(1), idle_seconds=0.05)
     submit(s, ["a"]).result(timeout=30)
@@ -205,3 +212,24 @@ def test_sixteen_threads_of_mixed_calls_get_their_own_rows() -> None:
     for thread in threads:
         thread.join()
     assert not errors, errors[:1]
+
+
+def test_a_waiting_row_is_taken_within_the_merge_window() -> None:
+    """Short rows are not starved by a stream of longer ones: a row waits at most MERGE_WINDOW passes."""
+    from instructor_integrations._scheduler import MERGE_WINDOW
+
+    model = Model(hold=True)
+    s = scheduler(model, batch_size=2)
+    blocker = submit(s, ["x"] * 20, priority="bulk")
+    assert model.running.wait(timeout=30)
+    short = submit(s, ["s"])
+    longer = [submit(s, ["l" * (10 + i)]) for i in range(4 * MERGE_WINDOW)]
+    model.gate.set()
+    short.result(timeout=30)
+    for future in longer:
+        future.result(timeout=30)
+    blocker.result(timeout=30)
+    merged = [bodies for _, bodies in model.passes if bodies[0] != "x"]
+    position = next(i for i, bodies in enumerate(merged) if "s" in bodies)
+    assert position == 0  # the oldest row goes first, however many longer rows arrive after it
+    assert merged[0] == ["s", "l" * (10 + MERGE_WINDOW * 2 - 1)]  # and the longest in the window of 4 x 2 rows
