@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -99,14 +100,19 @@ class Scheduler:
         self.interactive_rows = interactive_rows
         self._on_idle = on_idle
         self._idle_seconds = idle_seconds
-        self._lock = threading.Condition()
-        self._interactive: deque[Request] = deque()
-        self._bulk: deque[Request] = deque()
-        self._thread: threading.Thread | None = None
+        self._reset()
         self._names = itertools.count()
         #: Forward passes run, and rows they held (read by tests and benchmarks).
         self.passes = 0
         self.rows_run = 0
+
+    def _reset(self) -> None:
+        """A fresh queue, lock and no thread (at creation, and in a child process made by fork)."""
+        self._pid = os.getpid()
+        self._lock = threading.Condition()
+        self._interactive: deque[Request] = deque()
+        self._bulk: deque[Request] = deque()
+        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ submitting
     def submit(
@@ -160,6 +166,8 @@ class Scheduler:
                     max_seq_length=limit,
                 )
             )
+        if os.getpid() != self._pid:  # forked: the parent's thread and queue are not this process's
+            self._reset()
         with self._lock:
             (self._interactive if interactive else self._bulk).append(request)
             if self._thread is None:

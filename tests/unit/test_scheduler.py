@@ -233,3 +233,22 @@ def test_a_waiting_row_is_taken_within_the_merge_window() -> None:
     position = next(i for i, bodies in enumerate(merged) if "s" in bodies)
     assert position == 0  # the oldest row goes first, however many longer rows arrive after it
     assert merged[0] == ["s", "l" * (10 + MERGE_WINDOW * 2 - 1)]  # and the longest in the window of 4 x 2 rows
+
+
+def test_a_forked_child_gets_its_own_queue_and_thread() -> None:
+    import multiprocessing
+
+    s = scheduler(Model())
+    submit(s, ["parent"]).result(timeout=30)  # the parent has (or had) a thread
+    s._thread = threading.Thread(target=lambda: None)  # as if the parent's thread were still running
+
+    def child(queue) -> None:  # type: ignore[no-untyped-def]
+        queue.put(submit(s, ["child"]).result(timeout=30).tolist())
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    got = queue.get(timeout=60)
+    process.join(timeout=60)
+    assert got == [[5.0, 1.0]] and process.exitcode == 0
