@@ -10,8 +10,8 @@ How work is chosen, each time the model is free:
 * **Interactive requests first.** A request of at most ``interactive_rows`` rows (a query, a handful of
   texts), or one submitted with ``priority="interactive"``, goes ahead of bulk rows already queued.
   Rows of several interactive requests that share an instruction are embedded in one forward pass, up
-  to ``batch_size`` rows and the token budget: the oldest waiting row, filled up with the longest rows of
-  its instruction among the next few batches' worth (less padding), so none waits more than a few passes.
+  to ``batch_size`` rows and the token budget: the oldest waiting row, filled up with the rows of its
+  instruction nearest to it in length among the next few batches' worth (less padding).
 * **Bulk requests in order.** Otherwise the oldest bulk request's next planned batches run (one at a
   time, or a few at once for executors that run several batches in parallel: worker processes, CUDA
   feeding threads). A query that arrives meanwhile waits for at most that unit of work.
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 Priority = Literal["auto", "interactive", "bulk"]
 PRIORITIES: tuple[str, ...] = ("auto", "interactive", "bulk")
 #: Interactive rows considered for one pass: this many batches' worth, the oldest first.
-MERGE_WINDOW = 4
+MERGE_WINDOW = 8
 
 #: Runs forward passes: ``[(prompt, bodies), ...]`` to one float32 array per batch, in order.
 Executor = Callable[[list[tuple[str, list[str]]]], list[np.ndarray]]
@@ -247,9 +247,9 @@ class Scheduler:
     def _merged_batch(self) -> tuple[str, list[tuple[Request, list[int]]]]:
         """A pass of interactive rows sharing the oldest waiting row's prompt, from every interactive request.
 
-        The oldest waiting row always goes; the pass is filled with the longest of the next
-        ``MERGE_WINDOW`` batches' worth of rows with its prompt (rows of similar length pad less), so a row
-        waits for at most that many passes while others keep arriving.
+        The oldest waiting row always goes, so no row waits behind rows that came later; the pass is
+        filled with the rows nearest to it in length among the next ``MERGE_WINDOW`` batches' worth of rows
+        with its prompt (rows of similar length pad less, as in a planned batch).
         """
         first = self._interactive[0]
         oldest = first.pending[0]
@@ -264,9 +264,10 @@ class Scheduler:
                     candidates.append((min(request.lengths[index], limit), request, index))
             if len(candidates) >= window:
                 break
-        candidates.sort(key=lambda candidate: -candidate[0])
+        anchor = min(first.lengths[oldest], limit)
+        candidates.sort(key=lambda candidate: abs(candidate[0] - anchor))  # stable: older rows first on ties
         chosen: dict[int, tuple[Request, list[int]]] = {id(first): (first, [oldest])}
-        count, widest = 1, min(first.lengths[oldest], limit)
+        count, widest = 1, anchor
         for length, request, index in candidates:
             if count >= min(batch_size, request.batch_size or batch_size):
                 break
