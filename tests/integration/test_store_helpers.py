@@ -242,8 +242,9 @@ def test_llama_index_index_refuses_mixed_inputs(ef: InstructorEmbeddingFunction)
     from instructor_integrations.llama_index import InstructorEmbedding
 
     model = InstructorEmbedding(model_name=str(TINY), device="cpu")
-    with pytest.raises(TypeError, match="pass either documents= or nodes=, not both"):
+    with pytest.raises(TypeError) as info:
         llama_index_index(fresh(ef), embed_model=model, documents=[Document(text="a")], nodes=[])
+    assert str(info.value) == "pass either documents= or nodes=, not both"
     with pytest.raises(TypeError, match=r"pass either embed_model= or embedding settings, not both: \['device'\]"):
         llama_index_index(fresh(ef), embed_model=model, device="cpu")
     assert vectorstores.llama_index_vector_store(fresh(ef)).class_name() == "ChromaVectorStore"
@@ -258,17 +259,75 @@ def test_langchain_vectorstore_opens_the_server_it_is_given(recorder: Recorder) 
     assert [(kind, call["host"], call["port"]) for kind, call in recorder.calls] == [("http", "chroma.local", 9000)]
 
 
-@pytest.mark.parametrize(("module", "extra"), [("langchain_chroma", "langchain"), ("llama_index.core", "llama-index")])
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("langchain_chroma", "langchain"),
+        ("llama_index.core", "llama-index"),
+        ("llama_index.vector_stores.chroma", "llama-index"),
+        ("chromadb.api.types", "chroma"),
+    ],
+)
 def test_without_the_framework_the_error_names_its_extra(
     monkeypatch: pytest.MonkeyPatch, ef: InstructorEmbeddingFunction, module: str, extra: str
 ) -> None:
     collection = fresh(ef)
     client = chromadb.EphemeralClient()
-    call = (
-        (lambda: langchain_vectorstore("missing", client=client))
-        if module == "langchain_chroma"
-        else (lambda: llama_index_index(collection))
-    )
+    calls = {
+        "langchain_chroma": lambda: langchain_vectorstore("missing", client=client),
+        "llama_index.core": lambda: llama_index_index(collection),
+        "llama_index.vector_stores.chroma": lambda: vectorstores.llama_index_vector_store(collection),
+        "chromadb.api.types": lambda: ingest_texts(collection, ["t"], metadatas=[{"a": 1}], progress=False),
+    }
+    call = calls[module]
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=rf'pip install "instructor-integrations\[{extra}\]"'):
         call()
+
+
+def test_llama_index_documents_are_inserted_within_the_batch_size_quietly(
+    ef: InstructorEmbeddingFunction, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llama_index.core import Document
+
+    class Small:
+        def get_max_batch_size(self) -> int:
+            return 2
+
+    collection = fresh(ef)
+    sizes: list[int] = []
+    for name in ("upsert", "add"):
+        real = getattr(collection, name)
+        setattr(collection, name, lambda real=real, **kw: sizes.append(len(kw["ids"])) or real(**kw))
+    docs = [
+        Document(text=f"document {i} about {topic}") for i, topic in enumerate(["sea", "sky", "soil", "sun", "ice"])
+    ]
+    capsys.readouterr()
+    llama_index_index(collection, documents=docs, client=Small(), model_name=str(TINY), device="cpu")
+    assert collection.count() == 5 and sizes and max(sizes) <= 2
+    assert "Applying transformations" not in capsys.readouterr().err  # no progress bars unless asked
+    llama_index_index(fresh(ef), documents=docs[:1], show_progress=True, model_name=str(TINY), device="cpu")
+    assert "Applying transformations" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metadatas": {"a": 1}}, "metadatas must be a list of dicts (one per text), got dict"),
+        ({"metadatas": [{"a": 1}, 5]}, "metadatas[1] must be a dict, got int: 5"),
+        ({"ids": "ab"}, "ids must be a list of str (one per text), got str: 'ab'"),
+        ({"ids": ["a", 7]}, "ids[1] must be a non-empty str, got 7"),
+    ],
+)
+def test_bad_ids_and_metadata_messages(ef: InstructorEmbeddingFunction, kwargs: dict, message: str) -> None:
+    with pytest.raises(TypeError) as info:
+        ingest_texts(fresh(ef), ["one", "two"], progress=False, **kwargs)
+    assert str(info.value) == message
+
+
+def test_repeated_ids_are_named_and_timing_is_reported(ef: InstructorEmbeddingFunction) -> None:
+    with pytest.raises(ValueError) as info:
+        ingest_texts(fresh(ef), ["one", "two"], ids=["a", "a"], progress=False)
+    assert str(info.value) == "ids[1] repeats ids[0]: 'a'; ids must be unique"
+    result = ingest_texts(fresh(ef), ["one"], progress=False)
+    assert 0 < result.seconds < 600

@@ -212,6 +212,9 @@ def test_the_default_limits_are_exactly_1000_and_200() -> None:
     assert chunk_text("a" * 700 + " " + "b" * 200 + " " + "c" * 300)[1] == "b" * 200 + " " + "c" * 300
     text = "a" * 700 + " " + "b" * 201 + " " + "c" * 300
     assert [r.text for r in read_records_of(text)] == chunk_text(text)
+    # The shared words stay when they and the next new word fit, whatever comes after that word.
+    four = "a" * 700 + " " + "b" * 200 + " " + "c" * 300 + " " + "d" * 500
+    assert chunk_text(four)[1] == "b" * 200 + " " + "c" * 300
 
 
 def test_skip_bad_without_a_list_still_skips(tmp_path: Path) -> None:
