@@ -20,3 +20,12 @@ def test_check_text_names_its_argument() -> None:
         check_text(3)
     assert str(info.value) == "text must be a str, got int: 3"
     assert check_text("fine") == "fine"
+
+
+def test_a_single_bad_instruction_is_named() -> None:
+    from instructor_integrations._validation import check_instructions
+
+    with pytest.raises(ValueError) as info:
+        check_instructions("Represent \ud800: ", 2)
+    assert str(info.value).startswith("instruction is not valid Unicode text (a lone surrogate at character 10)")
+    assert check_instructions("Represent: ", 2) == ["Represent: ", "Represent: "]
