@@ -29,3 +29,35 @@ def test_a_single_bad_instruction_is_named() -> None:
         check_instructions("Represent \ud800: ", 2)
     assert str(info.value).startswith("instruction is not valid Unicode text (a lone surrogate at character 10)")
     assert check_instructions("Represent: ", 2) == ["Represent: ", "Represent: "]
+
+
+def test_check_bool_messages_and_none() -> None:
+    from instructor_integrations._validation import check_bool
+
+    assert check_bool(True, "compile") is True and check_bool(None, "pooling", allow_none=True) is None
+    with pytest.raises(TypeError) as info:
+        check_bool(None, "compile")  # None is refused unless allowed
+    assert str(info.value) == "compile must be True or False, got None"
+    with pytest.raises(TypeError) as info:
+        check_bool("yes", "instructor_pooling", allow_none=True)
+    assert str(info.value) == "instructor_pooling must be None, True or False, got 'yes'"
+
+
+def test_check_pairs_messages() -> None:
+    from instructor_integrations._validation import check_pairs
+
+    with pytest.raises(TypeError) as info:
+        check_pairs([["Represent: ", "ok"], 5])
+    assert str(info.value) == "pairs[1] must be an [instruction, text] pair, got int: 5"
+    with pytest.raises(ValueError) as info:
+        check_pairs([["a", "b", "c"]])
+    assert str(info.value) == "pairs[0] must have exactly 2 items [instruction, text], got 3: ['a', 'b', 'c']"
+
+
+def test_check_instruction_default_name() -> None:
+    from instructor_integrations._validation import check_instruction
+
+    with pytest.raises(TypeError) as info:
+        check_instruction(5)
+    assert str(info.value) == "instruction must be a str, got int: 5"
+    assert check_instruction(None) is None
