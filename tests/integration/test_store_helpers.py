@@ -331,3 +331,30 @@ def test_repeated_ids_are_named_and_timing_is_reported(ef: InstructorEmbeddingFu
     assert str(info.value) == "ids[1] repeats ids[0]: 'a'; ids must be unique"
     result = ingest_texts(fresh(ef), ["one"], progress=False)
     assert 0 < result.seconds < 600
+
+
+def test_get_collection_sets_the_space_and_refuses_no_function(ef: InstructorEmbeddingFunction) -> None:
+    client = chromadb.EphemeralClient()
+    collection = get_collection(client, "space-default", embedding=ef, hnsw={"ef_search": 77})
+    assert collection.configuration["hnsw"]["space"] == "cosine" and collection.configuration["hnsw"]["ef_search"] == 77
+
+    class InnerProduct(InstructorEmbeddingFunction):
+        def default_space(self) -> str:
+            return "ip"
+
+    inner = InnerProduct(str(TINY), device="cpu", encoder=ef.encoder)
+    assert get_collection(client, "space-ip", embedding=inner).configuration["hnsw"]["space"] == "ip"
+    with pytest.raises(TypeError) as info:
+        get_collection(client, "space-none", embedding=None)
+    assert str(info.value) == "embedding must be an embedding function, e.g. InstructorEmbeddingFunction(...), got None"
+    with pytest.raises(ValueError) as info:
+        get_collection(client, "a", embedding=ef)
+    assert str(info.value).endswith("starting and ending with a letter or digit, got 'a'")
+
+
+def test_content_id_value_and_a_bad_batch_size_message(ef: InstructorEmbeddingFunction) -> None:
+    assert content_id("hello") == "2cf24dba5fb0a30e26e83b2ac5b9e29e"  # sha256("hello")[:32]
+    assert content_id("héllo", {"k": "é"}) != content_id("hello", {"k": "e"}) and len(content_id("héllo")) == 32
+    with pytest.raises(ValueError) as info:
+        ingest_texts(fresh(ef), ["t"], batch_size=0, progress=False)
+    assert str(info.value) == "batch_size must be a positive int, got 0"

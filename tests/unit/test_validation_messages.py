@@ -61,3 +61,29 @@ def test_check_instruction_default_name() -> None:
         check_instruction(5)
     assert str(info.value) == "instruction must be a str, got int: 5"
     assert check_instruction(None) is None
+
+
+def test_whole_messages_of_texts_and_numbers() -> None:
+    from instructor_integrations._validation import check_positive_int, check_texts
+
+    with pytest.raises(ValueError) as info:
+        check_texts(["\ud800"])
+    assert str(info.value) == (
+        "texts[0] is not valid Unicode text (a lone surrogate at character 0): '\\ud800'; "
+        "decode your bytes with errors='replace' first"
+    )
+    with pytest.raises(TypeError) as info:
+        check_texts("hello")
+    assert str(info.value) == "texts must be a list of str, got a single str: 'hello'; wrap it in a list: [texts]"
+    for bad in (True, None, 0, 2.0):
+        with pytest.raises(ValueError) as info:
+            check_positive_int(bad, "batch_size")
+        assert str(info.value) == f"batch_size must be a positive int, got {bad!r}"
+    assert check_positive_int(None, "batch_size", allow_none=True) is None
+
+
+def test_a_token_budget_counts_one_token_rows_as_one() -> None:
+    from instructor_integrations._reference import plan_batches
+
+    batches = plan_batches(["p"] * 8, [1] * 8, batch_size=8, token_budget=4, max_seq_length=512)
+    assert [len(members) for _, members in batches] == [4, 4]
