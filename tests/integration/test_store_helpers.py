@@ -358,3 +358,14 @@ def test_content_id_value_and_a_bad_batch_size_message(ef: InstructorEmbeddingFu
     with pytest.raises(ValueError) as info:
         ingest_texts(fresh(ef), ["t"], batch_size=0, progress=False)
     assert str(info.value) == "batch_size must be a positive int, got 0"
+
+
+def test_counts_and_shape_messages(ef: InstructorEmbeddingFunction) -> None:
+    with pytest.raises(ValueError) as info:
+        ingest_texts(fresh(ef), ["one", "two"], ids=["a"], progress=False)
+    assert str(info.value) == "ids has 1 items but there are 2 texts"
+    with pytest.raises(TypeError) as info:
+        ingest_texts(fresh(ef), ["one", "two"], metadatas="ab", progress=False)  # type: ignore[arg-type]
+    assert str(info.value) == "metadatas must be a list of dicts (one per text), got str"
+    result = ingest_stream(fresh(ef), iter([("x", "t", None)] * 4), batch_size=1, progress=False)  # across batches
+    assert (result.written, result.duplicates) == (1, 3)
