@@ -39,7 +39,7 @@ import numpy as np
 from ._reference import Batch, plan_batches
 from .errors import EncoderClosedError
 
-__all__ = ["PRIORITIES", "Priority", "Request", "Scheduler"]
+__all__ = ["PRIORITIES", "Priority", "Request", "Scheduler", "check_priority"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ MERGE_WINDOW = 8
 
 #: Runs forward passes: ``[(prompt, bodies), ...]`` to one float32 array per batch, in order.
 Executor = Callable[[list[tuple[str, list[str]]]], list[np.ndarray]]
+
+
+def check_priority(priority: object) -> None:
+    """Raise ``ValueError`` naming ``priority`` unless it is one of :data:`PRIORITIES`."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}")
 
 
 @dataclass(eq=False)
@@ -132,8 +138,7 @@ class Scheduler:
         ``finish`` is applied to the whole array when the last row is in (in the worker thread), and its
         exception, if any, becomes the future's.
         """
-        if priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}")
+        check_priority(priority)
         future: Future[np.ndarray] = Future()
         n = len(bodies)
         out = np.empty((n, dim), dtype=np.float32)

@@ -39,7 +39,7 @@ from ._cpu_attention import use_blocked_cpu_attention
 from ._pool import WorkerPool
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
 from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
-from ._scheduler import PRIORITIES, Priority, Scheduler
+from ._scheduler import Priority, Scheduler, check_priority
 from ._t5 import share_t5_attention_mask
 from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
 from .errors import ModelLoadError, NonFiniteEmbeddingError
@@ -571,8 +571,7 @@ class InstructorEncoder:
     ) -> Future[np.ndarray]:
         """Prepare ``rows`` here (in the caller's thread) and queue them; the future holds their vectors."""
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
-        if priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}")
+        check_priority(priority)  # before the rows are prepared
         prepared = [self._prepare(instruction, text) for instruction, text in rows]
         # Identical inputs are embedded once per call.
         position: dict[tuple[str, str], int] = {}
@@ -626,18 +625,12 @@ class InstructorEncoder:
         show_progress_bar: bool | None,
         priority: Priority = "auto",
     ) -> np.ndarray:
-        if not rows:
-            check_positive_int(batch_size, "batch_size", allow_none=True)
-            return np.zeros((0, self.embedding_dimension), dtype=np.float32)
         with self._progress(len(rows), show_progress_bar) as bar:
             return self._submit(rows, batch_size, bar, priority).result()
 
     async def _aencode_rows(
         self, rows: list[tuple[str | None, str]], batch_size: int | None, priority: Priority
     ) -> np.ndarray:
-        if not rows:
-            check_positive_int(batch_size, "batch_size", allow_none=True)
-            return np.zeros((0, self.embedding_dimension), dtype=np.float32)
         # The rows are prepared (tokens counted) on the loop: a few milliseconds for a query; the forward
         # passes run in the scheduler's thread and the loop awaits a future (no thread parked per call).
         return await asyncio.wrap_future(self._submit(rows, batch_size, None, priority))

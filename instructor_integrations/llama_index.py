@@ -5,6 +5,8 @@ Requires the ``[llama-index]`` extra. Usable as ``Settings.embed_model`` and in 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
@@ -115,6 +117,27 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._embed(check_texts(texts), self.text_instruction)
 
+    @contextlib.contextmanager
+    def _embedding_events(self, items: list[str]) -> Iterator[Callable[[list[list[float]]], list[list[float]]]]:
+        """LlamaIndex's start/end events and callback around one embedding of ``items``.
+
+        Yields a function that records the embeddings (and returns them) for the end events.
+        """
+        payload = self.to_payload()
+        recorded: list[list[list[float]]] = []
+
+        def record(embeddings: list[list[float]]) -> list[list[float]]:
+            recorded.append(embeddings)
+            return embeddings
+
+        _dispatcher.event(_events.EmbeddingStartEvent(model_dict=payload))
+        with self.callback_manager.event(
+            _schema.CBEventType.EMBEDDING, payload={_schema.EventPayload.SERIALIZED: payload}
+        ) as event:
+            yield record
+            event.on_end(payload={_schema.EventPayload.CHUNKS: items, _schema.EventPayload.EMBEDDINGS: recorded[0]})
+        _dispatcher.event(_events.EmbeddingEndEvent(chunks=items, embeddings=recorded[0]))
+
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[list[float]]:
@@ -129,14 +152,8 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
             result: list[list[float]] = super().get_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
             return result
         items = check_texts(texts)
-        payload = self.to_payload()
-        _dispatcher.event(_events.EmbeddingStartEvent(model_dict=payload))
-        with self.callback_manager.event(
-            _schema.CBEventType.EMBEDDING, payload={_schema.EventPayload.SERIALIZED: payload}
-        ) as event:
-            embeddings = self._embed(items, self.text_instruction, show_progress)
-            event.on_end(payload={_schema.EventPayload.CHUNKS: items, _schema.EventPayload.EMBEDDINGS: embeddings})
-        _dispatcher.event(_events.EmbeddingEndEvent(chunks=items, embeddings=embeddings))
+        with self._embedding_events(items) as record:
+            embeddings = record(self._embed(items, self.text_instruction, show_progress))
         return embeddings
 
     async def aget_text_embedding_batch(
@@ -149,14 +166,8 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
             )
             return result
         items = check_texts(texts)
-        payload = self.to_payload()
-        _dispatcher.event(_events.EmbeddingStartEvent(model_dict=payload))
-        with self.callback_manager.event(
-            _schema.CBEventType.EMBEDDING, payload={_schema.EventPayload.SERIALIZED: payload}
-        ) as event:
-            embeddings = await self._aembed(items, self.text_instruction)
-            event.on_end(payload={_schema.EventPayload.CHUNKS: items, _schema.EventPayload.EMBEDDINGS: embeddings})
-        _dispatcher.event(_events.EmbeddingEndEvent(chunks=items, embeddings=embeddings))
+        with self._embedding_events(items) as record:
+            embeddings = record(await self._aembed(items, self.text_instruction))
         return embeddings
 
     async def _aembed(

@@ -111,6 +111,25 @@ def test_without_chromadb_the_error_names_the_extra(monkeypatch: pytest.MonkeyPa
 
 
 # ---------------------------------------------------------------------- what ingestion writes and reports
+class SmallClient:
+    """A client whose maximum batch size is ``limit``, as a Chroma server with a low limit reports."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def get_max_batch_size(self) -> int:
+        return self.limit
+
+
+def record_writes(collection: Any, *methods: str) -> list[int]:
+    """Make ``collection``'s write methods record how many rows each call writes."""
+    sizes: list[int] = []
+    for name in methods or ("upsert",):
+        real = getattr(collection, name)
+        setattr(collection, name, lambda real=real, **kw: sizes.append(len(kw["ids"])) or real(**kw))
+    return sizes
+
+
 @pytest.fixture(scope="module")
 def ef() -> InstructorEmbeddingFunction:
     return InstructorEmbeddingFunction(str(TINY), device="cpu")
@@ -131,24 +150,16 @@ def test_content_ids_include_the_metadata(ef: InstructorEmbeddingFunction) -> No
 
 def test_batch_size_splits_writes_without_a_client(ef: InstructorEmbeddingFunction) -> None:
     collection = fresh(ef)
-    sizes: list[int] = []
-    real = collection.upsert
-    collection.upsert = lambda **kw: sizes.append(len(kw["ids"])) or real(**kw)  # type: ignore[method-assign]
+    sizes = record_writes(collection)
     ingest_texts(collection, [f"t{i}" for i in range(10)], batch_size=4, progress=False)
     assert sizes == [4, 4, 2]
 
 
 def test_add_texts_passes_every_setting_on(ef: InstructorEmbeddingFunction) -> None:
-    class Small:
-        def get_max_batch_size(self) -> int:
-            return 3
-
     collection = fresh(ef)
-    sizes: list[int] = []
-    real = collection.upsert
-    collection.upsert = lambda **kw: sizes.append(len(kw["ids"])) or real(**kw)  # type: ignore[method-assign]
+    sizes = record_writes(collection)
     ids = add_texts(
-        collection, ["a", "b", "c", "d"], metadatas=[{"n": i} for i in range(4)], client=Small(), progress=False
+        collection, ["a", "b", "c", "d"], metadatas=[{"n": i} for i in range(4)], client=SmallClient(3), progress=False
     )
     assert sizes == [3, 1] and ids == [content_id(t, {"n": i}) for i, t in enumerate("abcd")]
     assert add_texts(collection, ["e", "f"], ids=["x", "y"], batch_size=1, progress=False) == ["x", "y"]
@@ -213,18 +224,10 @@ def test_llama_index_index_inserts_within_the_clients_batch_size(ef: InstructorE
     from llama_index.core import Document
     from llama_index.core.schema import TextNode
 
-    class Small:
-        def get_max_batch_size(self) -> int:
-            return 3
-
     collection = fresh(ef)
-    sizes: list[int] = []
-    real = collection.upsert
-    collection.upsert = lambda **kw: sizes.append(len(kw["ids"])) or real(**kw)  # type: ignore[method-assign]
-    real_add = collection.add
-    collection.add = lambda **kw: sizes.append(len(kw["ids"])) or real_add(**kw)  # type: ignore[method-assign]
+    sizes = record_writes(collection, "upsert", "add")
     nodes = [TextNode(text=f"node number {i} about {topic}", id_=f"n{i}") for i, topic in enumerate("abcdefg")]
-    index = llama_index_index(collection, nodes=nodes, client=Small(), model_name=str(TINY), device="cpu")
+    index = llama_index_index(collection, nodes=nodes, client=SmallClient(3), model_name=str(TINY), device="cpu")
     assert collection.count() == 7 and max(sizes) <= 3
     found = index.as_retriever(similarity_top_k=7).retrieve("node number 3 about d")
     assert sorted(hit.node.node_id for hit in found) == [f"n{i}" for i in range(7)]
@@ -290,20 +293,13 @@ def test_llama_index_documents_are_inserted_within_the_batch_size_quietly(
 ) -> None:
     from llama_index.core import Document
 
-    class Small:
-        def get_max_batch_size(self) -> int:
-            return 2
-
     collection = fresh(ef)
-    sizes: list[int] = []
-    for name in ("upsert", "add"):
-        real = getattr(collection, name)
-        setattr(collection, name, lambda real=real, **kw: sizes.append(len(kw["ids"])) or real(**kw))
+    sizes = record_writes(collection, "upsert", "add")
     docs = [
         Document(text=f"document {i} about {topic}") for i, topic in enumerate(["sea", "sky", "soil", "sun", "ice"])
     ]
     capsys.readouterr()
-    llama_index_index(collection, documents=docs, client=Small(), model_name=str(TINY), device="cpu")
+    llama_index_index(collection, documents=docs, client=SmallClient(2), model_name=str(TINY), device="cpu")
     assert collection.count() == 5 and sizes and max(sizes) <= 2
     assert "Applying transformations" not in capsys.readouterr().err  # no progress bars unless asked
     llama_index_index(fresh(ef), documents=docs[:1], show_progress=True, model_name=str(TINY), device="cpu")
