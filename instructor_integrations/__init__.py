@@ -19,6 +19,7 @@ from ._cpu import apply_openmp_defaults, tune_cpu_allocator
 
 apply_openmp_defaults()
 
+from ._protocol import Encoder  # noqa: E402
 from .compat import INSTRUCTOR  # noqa: E402
 from .encoder import (  # noqa: E402
     DEFAULT_MODEL,
@@ -27,11 +28,19 @@ from .encoder import (  # noqa: E402
     get_encoder,
     is_instructor_checkpoint,
 )
-from .errors import EncoderClosedError, ModelLoadError, NonFiniteEmbeddingError  # noqa: E402
+from .errors import (  # noqa: E402
+    EncoderClosedError,
+    ModelLoadError,
+    NonFiniteEmbeddingError,
+    RemoteEncoderError,
+    RemoteRequestError,
+    ServerUnavailableError,
+)
 from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chroma import InstructorEmbeddingFunction
+    from .client import RemoteEncoder
     from .langchain import InstructorEmbeddings
     from .llama_index import InstructorEmbedding
 
@@ -39,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODEL",
+    "Encoder",
     "GENERIC_RETRIEVAL",
     "INSTRUCTOR",
     "InstructionPair",
@@ -49,6 +59,10 @@ __all__ = [
     "EncoderClosedError",
     "ModelLoadError",
     "NonFiniteEmbeddingError",
+    "RemoteEncoder",
+    "RemoteEncoderError",
+    "RemoteRequestError",
+    "ServerUnavailableError",
     "__version__",
     "build_instruction",
     "build_pair",
@@ -63,6 +77,7 @@ _LAZY = {
     "InstructorEmbeddings": ".langchain",
     "InstructorEmbedding": ".llama_index",
     "InstructorEmbeddingFunction": ".chroma",
+    "RemoteEncoder": ".client",
 }
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._protocol import Encoder
 from ._validation import check_instruction, short
-from .encoder import InstructorEncoder, get_encoder
+from .encoder import get_encoder
 from .instructions import resolve_task
 
 __all__ = ["AdapterSettings", "resolve_encoder", "resolve_instructions"]
@@ -43,11 +44,13 @@ def resolve_instructions(
     return (pair.query if query is None else query, pair.document if document is None else document)
 
 
-def resolve_encoder(settings: AdapterSettings, encoder: InstructorEncoder | None) -> InstructorEncoder:
-    """The encoder to use: the one given, else the process-wide one for these settings."""
+def resolve_encoder(settings: AdapterSettings, encoder: Encoder | None) -> Encoder:
+    """The encoder to use: the one given (in-process or remote), else the process-wide one for these settings."""
     if encoder is not None:
-        if not isinstance(encoder, InstructorEncoder):
-            raise TypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
+        if not isinstance(encoder, Encoder):
+            raise TypeError(
+                f"encoder must be an InstructorEncoder or a RemoteEncoder (an Encoder), got {type(encoder).__name__}"
+            )
         return encoder
     return get_encoder(
         settings.model_name,

@@ -19,6 +19,10 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "llama_index": "llama-index",
     "chromadb": "chroma",
     "ray": "ray",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "httpx": "serve",
 }
 
 

@@ -111,6 +111,8 @@ class Scheduler:
         #: Forward passes run, and rows they held (read by tests and benchmarks).
         self.passes = 0
         self.rows_run = 0
+        #: Called after each forward pass with its rows and tokens (each row's, at most max_seq_length).
+        self.listeners: list[Callable[[int, int], object]] = []
 
     def _reset(self) -> None:
         """A fresh queue, lock and no thread (at creation, and in a child process made by fork)."""
@@ -314,6 +316,16 @@ class Scheduler:
             return
         self.passes += len(calls)
         self.rows_run += sum(len(bodies) for _, bodies in calls)
+        if self.listeners:
+            limit = self._limits()[2]
+            for _, parts in work:
+                count = sum(len(members) for _, members in parts)
+                tokens = sum(min(r.lengths[i], limit) for r, members in parts for i in members)
+                for listener in self.listeners:
+                    try:
+                        listener(count, tokens)
+                    except Exception:  # a metrics hook never fails a batch
+                        logger.exception("A pass listener failed")
         for (_, parts), vectors in zip(work, results, strict=True):
             start = 0
             for request, rows in parts:

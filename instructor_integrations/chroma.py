@@ -13,9 +13,10 @@ import numpy as np
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
+from ._protocol import Encoder
 from ._scheduler import Priority
 from ._validation import check_bool, check_positive_int, check_texts, short
-from .encoder import DEFAULT_MODEL, InstructorEncoder
+from .encoder import DEFAULT_MODEL
 
 _types = require("chromadb.api.types", "chroma")
 _registry = require("chromadb.utils.embedding_functions", "chroma")
@@ -91,7 +92,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         batch_size: int | None = None,
         compile: bool = False,
         num_workers: int = 1,
-        encoder: InstructorEncoder | None = None,
+        encoder: Encoder | None = None,
         lazy: bool = False,
     ) -> None:
         self.model_name = model_name
@@ -111,12 +112,12 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self._settings = AdapterSettings(
             model_name, device, dtype, precision, max_seq_length, instructor_pooling, compile, num_workers
         )
-        self._encoder: InstructorEncoder | None = None
+        self._encoder: Encoder | None = None
         if encoder is not None or not lazy:
             self._encoder = resolve_encoder(self._settings, encoder)
 
     @property
-    def encoder(self) -> InstructorEncoder:
+    def encoder(self) -> Encoder:
         """The shared encoder behind this function (loaded now if it was created lazily)."""
         if self._encoder is None:
             self._encoder = resolve_encoder(self._settings, None)

@@ -1,4 +1,4 @@
-"""``instructor-embed``: ingest files into Chroma, search them, evaluate a model, run a demo.
+"""``instructor-embed``: ingest files into Chroma, search them, evaluate a model, serve it, run a demo.
 
 Exit codes:
     0: success.
@@ -118,6 +118,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit-queries", type=int, default=None, help="first N judged queries only")
     evaluate.add_argument("--max-corpus", type=int, default=None, help="judged docs plus a sample, N in all")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    serve = commands.add_parser("serve", help="serve embeddings over HTTP (OpenAI-compatible, with instructions)")
+    _add_model_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get("INSTRUCTOR_API_KEY"),
+        help="require 'Authorization: Bearer KEY' (default: $INSTRUCTOR_API_KEY, else no key)",
+    )
+    serve.add_argument("--task", default=None, help="default instruction preset, e.g. SciFact (default: generic)")
+    serve.add_argument(
+        "--input-type", choices=["query", "document"], default="document", help="default side of the task's pair"
+    )
+    serve.add_argument("--served-model-name", action="append", default=None, metavar="NAME",
+                       help="name(s) clients use for the model (default: --model); repeat for aliases")  # fmt: skip
+    serve.add_argument("--max-inputs", type=int, default=2048, help="inputs per request (default: %(default)s)")
+    serve.add_argument(
+        "--max-request-bytes", type=int, default=16 * 1024 * 1024, help="bytes per request (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--max-queued-rows", type=int, default=16384, help="rows waiting before 503 (default: %(default)s)"
+    )
+    serve.add_argument("--access-log", action="store_true", help="log each request's method, path and status")
 
     demo = commands.add_parser("demo", help="build a small Chroma and query it through LangChain, LlamaIndex, Chroma")
     demo.add_argument("--model", default=None, help=f"model (default: {DEMO_MODEL}, else the packaged MiniLM)")
@@ -404,14 +428,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "demo": cmd_demo}
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the model until SIGTERM or Ctrl-C."""
+    from .encoder import InstructorEncoder
+    from .server import ServerSettings, run_server
+
+    _positive(args.batch_size, "--batch-size")
+    _positive(args.workers, "--workers")
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    names = args.served_model_name or [args.model]
+    settings = ServerSettings(
+        model_name=names[0],
+        aliases=tuple(names[1:]),
+        api_key=args.api_key or None,
+        task=args.task,
+        input_type=args.input_type,
+        max_inputs=args.max_inputs,
+        max_request_bytes=args.max_request_bytes,
+        max_queued_rows=args.max_queued_rows,
+    )
+
+    def load() -> InstructorEncoder:
+        return InstructorEncoder(
+            args.model,
+            device=args.device,
+            precision=args.precision,
+            batch_size=args.batch_size,
+            compile=args.compile,
+            num_workers=args.workers,
+            show_progress_bar=False,
+        )
+
+    logging.getLogger("uvicorn.access").disabled = not args.access_log
+    run_server(load, settings, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "serve": cmd_serve, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``instructor-embed``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    # A server reports its start, readiness and failures; the other commands speak only when asked.
+    level = (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     try:

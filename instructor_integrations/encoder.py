@@ -502,6 +502,43 @@ class InstructorEncoder:
         rows = check_pairs(pairs)
         return self._encode_rows([(i or None, t) for i, t in rows], batch_size, show_progress_bar, priority)
 
+    def count_tokens(self, texts: Sequence[str], instruction: str | Sequence[str | None] | None = None) -> list[int]:
+        """Tokens each row takes in the model's input (instruction and special tokens included).
+
+        Counted before truncation: a row longer than :attr:`max_seq_length` is truncated when embedded.
+        Used for usage reports (the server) and for sizing chunks.
+
+        Examples:
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> counts = encoder.count_tokens(["a cat", "a cat"], ["Represent the word: ", None])
+            >>> counts[0] > counts[1]
+            True
+        """
+        items = check_texts(texts)
+        instructions = check_instructions(instruction, len(items))
+        prepared = [self._prepare(i, t) for i, t in zip(instructions, items, strict=True)]
+        counts = self._token_counts([body for _, body in prepared])
+        return [
+            count + (self._instruction_length(prompt) if prompt else 0)
+            for (prompt, _), count in zip(prepared, counts, strict=True)
+        ]
+
+    def add_pass_listener(self, listener: Callable[[int, int], object]) -> None:
+        """Call ``listener(rows, tokens)`` after each forward pass (in the engine's thread; keep it quick).
+
+        ``tokens`` counts the pass's rows' tokens, each at most :attr:`max_seq_length`. For metrics
+        (the server's ``/metrics`` uses it).
+
+        Examples:
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> passes = []
+            >>> encoder.add_pass_listener(lambda rows, tokens: passes.append(rows))
+            >>> _ = encoder.encode(["a", "b"], "Represent the word: ")
+            >>> passes
+            [2]
+        """
+        self._scheduler.listeners.append(listener)
+
     # ------------------------------------------------------------------ internals
     def _instruction_length(self, stripped: str) -> int:
         """The reference's ``n`` for a stripped instruction (see :func:`._reference.instruction_length`)."""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["EncoderClosedError", "ModelLoadError", "NonFiniteEmbeddingError"]
+__all__ = [
+    "EncoderClosedError",
+    "ModelLoadError",
+    "NonFiniteEmbeddingError",
+    "RemoteEncoderError",
+    "RemoteRequestError",
+    "ServerUnavailableError",
+]
 
 
 class ModelLoadError(OSError):
@@ -34,5 +41,40 @@ class EncoderClosedError(RuntimeError):
 
     Examples:
         >>> issubclass(EncoderClosedError, RuntimeError)
+        True
+    """
+
+
+class RemoteEncoderError(RuntimeError):
+    """An embedding server answered with an error; ``status`` and ``code`` are the server's.
+
+    Examples:
+        >>> error = RemoteEncoderError("boom", status=500, code="internal_error")
+        >>> error.status, error.code
+        (500, 'internal_error')
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class RemoteRequestError(RemoteEncoderError, ValueError):
+    """The server refused the request itself (a bad input, a limit, the API key): retrying cannot help.
+
+    A ``ValueError``, as the same input is for an in-process encoder.
+
+    Examples:
+        >>> issubclass(RemoteRequestError, ValueError)
+        True
+    """
+
+
+class ServerUnavailableError(RemoteEncoderError, ConnectionError):
+    """The server could not be reached, or stayed overloaded, through every retry.
+
+    Examples:
+        >>> issubclass(ServerUnavailableError, ConnectionError)
         True
     """

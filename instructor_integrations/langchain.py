@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
+from ._protocol import Encoder
 from ._validation import check_text, check_texts
-from .encoder import DEFAULT_MODEL, InstructorEncoder
+from .encoder import DEFAULT_MODEL
 
 _embeddings = require("langchain_core.embeddings", "langchain")
 
@@ -59,10 +60,10 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     """Compile the model's forward (about 30 s once; faster for large document sets)."""
     num_workers: int = Field(default=1, gt=0)
     """Worker processes (CPU or CUDA) for multi-batch calls, each with its own model copy (1: none)."""
-    encoder: InstructorEncoder | None = Field(default=None, exclude=True, repr=False)
+    encoder: Encoder | None = Field(default=None, exclude=True, repr=False)
     """An existing encoder to share; when None, the process-wide encoder for these settings is used."""
 
-    _encoder: InstructorEncoder = PrivateAttr()
+    _encoder: Encoder = PrivateAttr()
 
     @model_validator(mode="after")
     def _load(self) -> InstructorEmbeddings:
@@ -84,7 +85,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         return self
 
     @property
-    def instructor_encoder(self) -> InstructorEncoder:
+    def instructor_encoder(self) -> Encoder:
         """The shared encoder behind this object."""
         return self._encoder
 

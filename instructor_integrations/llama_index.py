@@ -11,9 +11,10 @@ from typing import Any
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
 from ._optional import require
+from ._protocol import Encoder
 from ._scheduler import Priority
 from ._validation import check_text, check_texts
-from .encoder import DEFAULT_MODEL, InstructorEncoder
+from .encoder import DEFAULT_MODEL
 
 _base = require("llama_index.core.base.embeddings.base", "llama-index")
 _bridge = require("llama_index.core.bridge.pydantic", "llama-index")
@@ -64,9 +65,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         default=False, description="Compile the model's forward (about 30 s once; faster for large corpora)."
     )
 
-    _encoder: InstructorEncoder = PrivateAttr()
+    _encoder: Encoder = PrivateAttr()
 
-    def __init__(self, *, encoder: InstructorEncoder | None = None, **data: Any) -> None:
+    def __init__(self, *, encoder: Encoder | None = None, **data: Any) -> None:
         model_name = data.get("model_name", DEFAULT_MODEL)
         query, text = resolve_instructions(
             data.get("task"), data.get("query_instruction"), data.get("text_instruction"), model_name
@@ -91,7 +92,7 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         return "InstructorIntegrationsEmbedding"
 
     @property
-    def instructor_encoder(self) -> InstructorEncoder:
+    def instructor_encoder(self) -> Encoder:
         """The shared encoder behind this object."""
         return self._encoder
 

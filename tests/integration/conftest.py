@@ -52,3 +52,72 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+class EmbedServer:
+    """`instructor-embed serve` in a subprocess on a free port of 127.0.0.1; its log in a file."""
+
+    def __init__(self, folder: Path, *args: str, model: str | None = None, port: int | None = None) -> None:
+        from tests.conftest import TINY
+
+        self.folder = folder
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / f"serve-{self.port}.log"
+        self.args = ["--model", model or str(TINY), "--device", "cpu", "--port", str(self.port), *args]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> EmbedServer:
+        import httpx
+
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "instructor_integrations.cli", "serve", *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"the embedding server did not start: {self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, then wait: the exit code."""
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def embed_server(tmp_path: Path) -> Iterator[type[EmbedServer]]:
+    """A factory of servers, all stopped after the test: ``embed_server(tmp_path, "--api-key", "k").start()``."""
+    started: list[EmbedServer] = []
+
+    class Tracked(EmbedServer):
+        def start(self, timeout: float = 120) -> EmbedServer:
+            started.append(self)
+            return super().start(timeout)
+
+    yield Tracked
+    for server in started:
+        server.kill()

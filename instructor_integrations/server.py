@@ -1,0 +1,564 @@
+"""``instructor-embed serve``: an OpenAI-compatible embedding server with INSTRUCTOR's instructions.
+
+Requires the ``[serve]`` extra (FastAPI, uvicorn, prometheus-client). One model per process, behind the
+encoder's request queue: concurrent requests share forward passes and queries go ahead of bulk work.
+
+Endpoints:
+
+* ``POST /v1/embeddings`` — OpenAI's body (``input``, ``model``, ``encoding_format``, ``user``) plus
+  ``instruction`` (a string, or one per input; ``null`` means plain mean pooling), ``task`` (a preset
+  name) with ``input_type`` (``"query"`` or ``"document"``), and ``priority``. Without ``instruction``
+  the server's default task and input type decide.
+* ``GET /v1/models``, ``GET /health`` (the process is up), ``GET /ready`` (the model is loaded),
+  ``GET /metrics`` (Prometheus).
+
+Errors have OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``; the statuses are
+listed in docs/reliability.md. Input text is never logged.
+
+Examples:
+    >>> from instructor_integrations import InstructorEncoder
+    >>> from instructor_integrations.server import ServerSettings, create_app
+    >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+    >>> app = create_app(encoder, ServerSettings(model_name="tiny"))
+    >>> sorted(route.path for route in app.routes if "embeddings" in route.path)
+    ['/v1/embeddings']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._optional import require
+from ._protocol import Encoder
+from ._scheduler import PRIORITIES
+from ._validation import check_instructions, check_texts
+from .errors import EncoderClosedError, NonFiniteEmbeddingError
+from .instructions import resolve_task
+
+# The extra's packages, with the pip command in the error when missing; then imported as usual (typed).
+for _module in ("fastapi", "prometheus_client", "uvicorn"):
+    require(_module, "serve")
+
+import fastapi  # noqa: E402
+import prometheus_client  # noqa: E402
+from fastapi import responses as _responses  # noqa: E402
+from starlette import exceptions as _exceptions  # noqa: E402
+
+__all__ = ["INPUT_TYPES", "ServerSettings", "create_app", "run_server"]
+
+logger = logging.getLogger(__name__)
+
+INPUT_TYPES = ("query", "document")
+#: The body fields /v1/embeddings accepts: OpenAI's, then INSTRUCTOR's.
+FIELDS = ("input", "model", "encoding_format", "user", "dimensions", "instruction", "task", "input_type", "priority")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server answers: its name for the model, defaults, key and limits.
+
+    Args:
+        model_name: The model id in responses and ``/v1/models``; a request's ``model``, when given,
+            must be this or one of ``aliases``.
+        aliases: Other names a request's ``model`` may use (for clients with a fixed model name).
+        api_key: When set, ``/v1/*`` requests need ``Authorization: Bearer <api_key>``.
+        task: Default preset for requests without ``instruction`` or ``task`` (``None``: the generic
+            retrieval pair).
+        input_type: Default side of the task's pair: ``"query"`` or ``"document"``.
+        max_inputs: Most inputs in one request (413 past it).
+        max_request_bytes: Largest request body (413 past it).
+        max_queued_rows: Most rows accepted and not yet embedded, over all requests; a request that would
+            pass it gets 503 with ``Retry-After``.
+
+    Examples:
+        >>> ServerSettings(model_name="hkunlp/instructor-large").max_inputs
+        2048
+    """
+
+    model_name: str
+    aliases: tuple[str, ...] = ()
+    api_key: str | None = None
+    task: str | None = None
+    input_type: str = "document"
+    max_inputs: int = 2048
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_queued_rows: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.input_type not in INPUT_TYPES:
+            raise ValueError(f"input_type must be one of {INPUT_TYPES}, got {self.input_type!r}")
+        for name in ("max_inputs", "max_request_bytes", "max_queued_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.api_key is not None and not self.api_key:
+            raise ValueError("api_key must not be empty (give None for no key)")
+        resolve_task(self.task, self.model_name)  # an unknown preset fails at startup, not per request
+
+
+class ApiError(Exception):
+    """An error answered in OpenAI's shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.headers = headers
+
+    def response(self) -> Any:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return _responses.JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+@dataclass
+class _Embeddings:
+    """A parsed /v1/embeddings request."""
+
+    texts: list[str]
+    instructions: list[str | None]
+    encoding_format: str
+    priority: str
+
+
+class _Metrics:
+    """The server's Prometheus metrics, on a registry of its own."""
+
+    def __init__(self) -> None:
+        p = prometheus_client
+        self.registry = p.CollectorRegistry()
+        self.requests = p.Counter(
+            "instructor_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry
+        )
+        self.rows = p.Counter("instructor_rows", "Inputs embedded", registry=self.registry)
+        self.tokens = p.Counter("instructor_tokens", "Tokens of the inputs embedded", registry=self.registry)
+        self.latency = p.Histogram(
+            "instructor_request_duration_seconds",
+            "Time from a request's arrival to its answer (/v1/embeddings)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.queued = p.Gauge("instructor_queued_rows", "Rows accepted and not yet embedded", registry=self.registry)
+        self.batch_rows = p.Histogram(
+            "instructor_batch_rows",
+            "Rows per forward pass",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=self.registry,
+        )
+        self.batch_tokens = p.Histogram(
+            "instructor_batch_tokens",
+            "Tokens per forward pass",
+            buckets=(16, 64, 256, 1024, 4096, 16384, 65536, 262144),
+            registry=self.registry,
+        )
+
+    def on_pass(self, rows: int, tokens: int) -> None:
+        self.batch_rows.observe(rows)
+        self.batch_tokens.observe(tokens)
+
+
+class _Service:
+    """State of one app: the encoder (once loaded), admission, metrics."""
+
+    def __init__(self, encoder: Encoder | Callable[[], Encoder], settings: ServerSettings) -> None:
+        self.settings = settings
+        self.metrics = _Metrics()
+        self.queued_rows = 0
+        self.load_error: BaseException | None = None
+        self.encoder: Encoder | None = None
+        self._loader: Callable[[], Encoder] | None = None
+        if isinstance(encoder, Encoder):
+            self._attach(encoder)
+        else:
+            self._loader = encoder
+        self._instructions: dict[tuple[str | None, str], str] = {}
+        self.on_load_failure: Callable[[BaseException], object] | None = None
+
+    def _attach(self, encoder: Encoder) -> None:
+        listen = getattr(encoder, "add_pass_listener", None)
+        if callable(listen):
+            listen(self.metrics.on_pass)
+        self.encoder = encoder
+
+    async def load(self) -> None:
+        if self._loader is None:
+            return
+        loader, self._loader = self._loader, None
+        try:
+            encoder = await asyncio.to_thread(loader)
+        except asyncio.CancelledError:  # shut down while loading
+            raise
+        except BaseException as exc:
+            self.load_error = exc
+            logger.error("The model could not be loaded: %s: %s", type(exc).__name__, exc)
+            if self.on_load_failure is not None:
+                self.on_load_failure(exc)
+            return
+        self._attach(encoder)
+        logger.info("Ready: %s", self.settings.model_name)
+
+    def instruction(self, task: str | None, input_type: str) -> str:
+        key = (task, input_type)
+        if key not in self._instructions:
+            pair = resolve_task(task, self.settings.model_name)
+            self._instructions[key] = pair.query if input_type == "query" else pair.document
+        return self._instructions[key]
+
+    def check_key(self, request: Any) -> None:
+        key = self.settings.api_key
+        if key is None:
+            return
+        header = request.headers.get("authorization")
+        if header is None:
+            raise ApiError(
+                401,
+                "No API key given: send the header 'Authorization: Bearer <key>'",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
+            raise ApiError(
+                401, "Incorrect API key given", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    def check_ready(self) -> Encoder:
+        if self.encoder is not None:
+            return self.encoder
+        if self.load_error is not None:
+            raise ApiError(
+                503, "the model failed to load; see the server's log", type="server_error", code="model_not_loaded"
+            )
+        raise ApiError(
+            503, "the model is still loading", type="server_error", code="model_loading", headers={"Retry-After": "5"}
+        )
+
+    async def read_body(self, request: Any) -> Any:
+        limit = self.settings.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(
+                413, f"the request body has {declared} bytes; the limit is {limit}", code="request_too_large"
+            )
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the request body is over the limit of {limit} bytes", code="request_too_large")
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+
+    def parse(self, body: Any) -> _Embeddings:
+        if not isinstance(body, dict):
+            raise ApiError(400, f"the body must be a JSON object, got {type(body).__name__}", code="invalid_body")
+        unknown = sorted(set(body) - set(FIELDS))
+        if unknown:
+            raise ApiError(
+                400,
+                f"unrecognized field(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(FIELDS)}",
+                param=unknown[0],
+                code="unknown_field",
+            )
+        if "input" not in body:
+            raise ApiError(
+                400, "'input' is required: a string or a list of strings", param="input", code="missing_field"
+            )
+        texts = self._parse_input(body["input"])
+        model = body.get("model")
+        if model is not None:
+            if not isinstance(model, str):
+                raise ApiError(400, f"'model' must be a string, got {type(model).__name__}", param="model")
+            if model not in (self.settings.model_name, *self.settings.aliases):
+                names = ", ".join(map(repr, (self.settings.model_name, *self.settings.aliases)))
+                raise ApiError(
+                    404, f"model {model!r} is not served here; this server serves {names}", param="model",
+                    code="model_not_found",
+                )  # fmt: skip
+        encoding_format = body.get("encoding_format") or "float"
+        if encoding_format not in ("float", "base64"):
+            raise ApiError(
+                400, f"'encoding_format' must be 'float' or 'base64', got {encoding_format!r}", param="encoding_format"
+            )
+        if body.get("dimensions") is not None:
+            raise ApiError(
+                400,
+                "'dimensions' is not supported: INSTRUCTOR vectors cannot be shortened (leave it out)",
+                param="dimensions",
+                code="unsupported_parameter",
+            )
+        user = body.get("user")
+        if user is not None and not isinstance(user, str):
+            raise ApiError(400, f"'user' must be a string, got {type(user).__name__}", param="user")
+        priority = body.get("priority", "auto")
+        if priority not in PRIORITIES:
+            raise ApiError(
+                400, f"'priority' must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}", param="priority"
+            )
+        return _Embeddings(texts, self._parse_instructions(body, len(texts)), encoding_format, priority)
+
+    def _parse_input(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ApiError(
+                400, f"'input' must be a string or a list of strings, got {type(value).__name__}", param="input"
+            )
+        if not value:
+            raise ApiError(400, "'input' is an empty list; give at least one string", param="input")
+        if any(isinstance(item, (int, list)) and not isinstance(item, bool) for item in value):
+            raise ApiError(
+                400, "'input' holds token ids; this server takes text (send strings)", param="input",
+                code="unsupported_input",
+            )  # fmt: skip
+        if len(value) > self.settings.max_inputs:
+            raise ApiError(
+                413,
+                f"'input' has {len(value)} items; the limit is {self.settings.max_inputs} per request",
+                param="input",
+                code="too_many_inputs",
+            )
+        try:
+            return check_texts(value, "input")
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, str(exc), param="input") from None
+
+    def _parse_instructions(self, body: dict[str, Any], n: int) -> list[str | None]:
+        task, input_type = body.get("task"), body.get("input_type")
+        if "instruction" in body:
+            if task is not None or input_type is not None:
+                raise ApiError(
+                    400, "give 'instruction' or 'task'/'input_type', not both", param="instruction",
+                    code="conflicting_fields",
+                )  # fmt: skip
+            try:
+                return check_instructions(body["instruction"], n)
+            except (TypeError, ValueError) as exc:
+                raise ApiError(400, str(exc), param="instruction") from None
+        if task is not None and not isinstance(task, str):
+            raise ApiError(400, f"'task' must be a string (a preset name), got {type(task).__name__}", param="task")
+        if input_type is None:
+            input_type = self.settings.input_type
+        if input_type not in INPUT_TYPES:
+            raise ApiError(400, f"'input_type' must be 'query' or 'document', got {input_type!r}", param="input_type")
+        try:
+            instruction = self.instruction(task if task is not None else self.settings.task, input_type)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, str(exc), param="task", code="unknown_task") from None
+        return [instruction] * n
+
+    def admit(self, rows: int) -> None:
+        limit = self.settings.max_queued_rows
+        if self.queued_rows + rows > limit:
+            raise ApiError(
+                503,
+                f"the server's queue is full ({self.queued_rows} rows waiting, limit {limit}); retry later",
+                type="server_error",
+                code="queue_full",
+                headers={"Retry-After": "1"},
+            )
+        self.queued_rows += rows
+        self.metrics.queued.set(self.queued_rows)
+
+    def release(self, rows: int) -> None:
+        self.queued_rows -= rows
+        self.metrics.queued.set(self.queued_rows)
+
+    async def embeddings(self, request: Any) -> Any:
+        self.check_key(request)
+        encoder = self.check_ready()
+        parsed = self.parse(await self.read_body(request))
+        self.admit(len(parsed.texts))
+        try:
+            vectors = await encoder.aencode(
+                parsed.texts,
+                parsed.instructions,
+                priority=parsed.priority,  # type: ignore[arg-type]  # checked in parse
+            )
+        except EncoderClosedError:
+            raise ApiError(
+                503, "the server is shutting down", type="server_error", code="shutting_down",
+                headers={"Retry-After": "5"},
+            ) from None  # fmt: skip
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, str(exc), param="input") from None
+        except NonFiniteEmbeddingError as exc:
+            raise ApiError(500, str(exc), type="server_error", code="non_finite_embedding") from None
+        finally:
+            self.release(len(parsed.texts))
+        count = getattr(encoder, "count_tokens", None)
+        tokens = sum(count(parsed.texts, parsed.instructions)) if callable(count) else 0
+        self.metrics.rows.inc(len(parsed.texts))
+        self.metrics.tokens.inc(tokens)
+        return _responses.Response(_embedding_body(vectors, parsed.encoding_format, self.settings.model_name, tokens),
+                                   media_type="application/json")  # fmt: skip
+
+
+def _embedding_body(vectors: np.ndarray, encoding_format: str, model: str, tokens: int) -> bytes:
+    """OpenAI's response body: float32 vectors as JSON numbers (exactly), or as base64 of little-endian float32."""
+    if encoding_format == "base64":
+        items: list[Any] = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii") for v in vectors]
+    else:
+        items = vectors.tolist()
+    data = [{"object": "embedding", "index": i, "embedding": item} for i, item in enumerate(items)]
+    body = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def create_app(encoder: Encoder | Callable[[], Encoder], settings: ServerSettings) -> Any:
+    """The FastAPI app of the server.
+
+    Args:
+        encoder: The encoder to serve, or a function that loads it: then the app answers ``/health``
+            at once and ``/ready`` (and the embeddings) once the model is loaded, in a thread.
+        settings: Name, defaults, key and limits.
+
+    Returns:
+        A ``fastapi.FastAPI`` application (serve it with uvicorn, or mount it).
+    """
+    service = _Service(encoder, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        loading = asyncio.create_task(service.load())
+        try:
+            yield
+        finally:
+            loading.cancel()
+            if service.encoder is not None:
+                await asyncio.to_thread(service.encoder.close)
+
+    app = fastapi.FastAPI(
+        title="instructor-embed",
+        summary="INSTRUCTOR embeddings, OpenAI-compatible",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Any, exc: ApiError) -> Any:
+        return exc.response()
+
+    @app.exception_handler(_exceptions.HTTPException)
+    async def http_error(request: Any, exc: Any) -> Any:
+        status = int(exc.status_code)
+        return ApiError(status, str(exc.detail), code="not_found" if status == 404 else None).response()
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Any, exc: Exception) -> Any:
+        logger.error("Unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+        return ApiError(500, f"internal error ({type(exc).__name__})", type="server_error").response()
+
+    @app.middleware("http")
+    async def count(request: Any, call_next: Callable[[Any], Any]) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        path = request.url.path
+        endpoint = path if path in _ENDPOINTS else "other"
+        service.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        if endpoint == "/v1/embeddings":
+            service.metrics.latency.observe(time.perf_counter() - started)
+        return response
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: fastapi.Request) -> Any:
+        return await service.embeddings(request)
+
+    @app.get("/v1/models")
+    async def models(request: fastapi.Request) -> Any:
+        service.check_key(request)
+        encoder = service.check_ready()
+        entry = {
+            "id": settings.model_name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "instructor-integrations",
+            "embedding_dimension": encoder.embedding_dimension,
+            "max_seq_length": getattr(encoder, "max_seq_length", None),
+            "max_inputs_per_request": settings.max_inputs,
+            "max_request_bytes": settings.max_request_bytes,
+        }
+        return {"object": "list", "data": [entry]}
+
+    @app.get("/health")
+    async def health() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> Any:
+        if service.encoder is None:
+            status = "failed" if service.load_error is not None else "loading"
+            return _responses.JSONResponse({"status": status}, status_code=503)
+        return {"status": "ready", "model": settings.model_name}
+
+    @app.get("/metrics")
+    async def metrics() -> Any:
+        body = prometheus_client.generate_latest(service.metrics.registry)
+        return _responses.Response(body, media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    return app
+
+
+_ENDPOINTS = frozenset({"/v1/embeddings", "/v1/models", "/health", "/ready", "/metrics"})
+
+
+def run_server(
+    encoder: Encoder | Callable[[], Encoder],
+    settings: ServerSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    graceful_seconds: float = 30.0,
+) -> None:
+    """Serve until SIGTERM or SIGINT; the requests already accepted are answered before it exits.
+
+    Raises:
+        ModelLoadError: ``encoder`` was a loader and the model could not be loaded (the server stops).
+    """
+    import uvicorn
+
+    app = create_app(encoder, settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # the application's logging (no bodies are logged: uvicorn logs method and path)
+        timeout_graceful_shutdown=None if math.isinf(graceful_seconds) else int(graceful_seconds),
+    )
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def stop(exc: BaseException) -> None:
+        failure.append(exc)
+        server.should_exit = True
+
+    app.state.service.on_load_failure = stop
+    if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
+        logger.warning("Listening on %s without an API key: anyone who can reach it can use it", host)
+    logger.info("Serving %s on http://%s:%d", settings.model_name, host, port)
+    server.run()
+    if failure:
+        raise failure[0]
