@@ -21,6 +21,7 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "ray": "ray",
     "fastapi": "serve",
     "uvicorn": "serve",
+    "orjson": "serve",
     "prometheus_client": "serve",
     "httpx": "serve",
 }

@@ -605,8 +605,12 @@ class InstructorEncoder:
         batch_size: int | None,
         bar: Any,
         priority: Priority,
+        usage: list[int] | None = None,
     ) -> Future[np.ndarray]:
-        """Prepare ``rows`` here (in the caller's thread) and queue them; the future holds their vectors."""
+        """Prepare ``rows`` here (in the caller's thread) and queue them; the future holds their vectors.
+
+        ``usage``, when given, receives the rows' token count (instructions and special tokens included).
+        """
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
         check_priority(priority)  # before the rows are prepared
         prepared = [self._prepare(instruction, text) for instruction, text in rows]
@@ -621,6 +625,8 @@ class InstructorEncoder:
         lengths = self._token_counts(bodies)
         prompt_tokens = {p: (self._instruction_length(p) if p else 0) for p in set(prompts)}
         lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths, strict=True)]
+        if usage is not None:
+            usage.append(int(np.asarray(lengths, dtype=np.int64)[inverse].sum()))
         truncated = sum(length > self.max_seq_length for length in lengths)
         if truncated:
             logger.warning(
@@ -671,6 +677,14 @@ class InstructorEncoder:
         # The rows are prepared (tokens counted) on the loop: a few milliseconds for a query; the forward
         # passes run in the scheduler's thread and the loop awaits a future (no thread parked per call).
         return await asyncio.wrap_future(self._submit(rows, batch_size, None, priority))
+
+    async def _aencode_counted(
+        self, texts: list[str], instructions: list[str | None], priority: Priority
+    ) -> tuple[np.ndarray, int]:
+        """:meth:`aencode` of checked rows, with their token count (for the server's usage report)."""
+        usage: list[int] = []
+        future = self._submit(list(zip(instructions, texts, strict=True)), None, None, priority, usage)
+        return await asyncio.wrap_future(future), usage[0]
 
     def _parallel(self) -> int:
         """Planned batches handed to :meth:`_execute` at once (more than one where they run in parallel)."""

@@ -31,7 +31,14 @@ from ._validation import check_positive_int, short
 if TYPE_CHECKING:  # pragma: no cover
     from .sources import Record
 
-__all__ = ["IngestCounts", "embed_dataset", "ingest_records_with_ray", "ingest_to_chroma"]
+__all__ = [
+    "IngestCounts",
+    "embed_dataset",
+    "ingest_records_with_ray",
+    "ingest_to_chroma",
+    "serve_app",
+    "serve_deployment",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -318,3 +325,137 @@ def ingest_records_with_ray(
     rows = [{"id": r.id, "text": r.text, _METADATA_COLUMN: json.dumps(r.metadata)} for r in records]
     ds = ray.data.from_items(rows)
     return ingest_to_chroma(ds, collection=collection, host=host, port=port, model=model, id_column="id", **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- Ray Serve
+class _ServeReplica:
+    """One Ray Serve replica: its own model, behind the same app as ``instructor-embed serve``."""
+
+    def __init__(self, model: str, settings: dict[str, Any], encoder_kwargs: dict[str, Any]) -> None:
+        from .encoder import InstructorEncoder
+        from .server import ServerSettings
+
+        self._settings = ServerSettings(**settings)
+        self._encoder = InstructorEncoder(model, show_progress_bar=False, **encoder_kwargs)
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from .server import create_app
+
+        return create_app(self._encoder, self._settings)
+
+
+def serve_deployment(
+    model: str,
+    *,
+    num_replicas: int | str = 1,
+    autoscaling_config: dict[str, Any] | None = None,
+    num_gpus: float = 0,
+    num_cpus: float | None = None,
+    served_model_name: str | None = None,
+    api_key: str | None = None,
+    task: str | None = None,
+    input_type: str = "document",
+    max_inputs: int = 2048,
+    max_request_bytes: int = 16 * 1024 * 1024,
+    max_queued_rows: int = 16384,
+    **encoder_kwargs: Any,
+) -> Any:
+    """The embedding server as a Ray Serve application: replicas each hold the model.
+
+    Every replica answers the same HTTP API as ``instructor-embed serve`` (``/v1/embeddings``,
+    ``/v1/models``, ``/health``, ``/ready``, ``/metrics``); Ray's proxy spreads the requests.
+
+    Args:
+        model: Hub name or folder of the checkpoint (on every node that runs a replica).
+        num_replicas: Replicas to run (or ``"auto"``); leave at 1 when ``autoscaling_config`` is given.
+        autoscaling_config: Ray Serve's autoscaling settings, passed through (for example
+            ``{"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 32}``).
+        num_gpus: GPUs per replica (1 puts each replica on a GPU of its own).
+        num_cpus: CPUs per replica (Ray's default when ``None``).
+        served_model_name: The model's name in the API (default: ``model``).
+        api_key: Require ``Authorization: Bearer <api_key>`` (see
+            :class:`~instructor_integrations.server.ServerSettings`, as the next five).
+        task: Default instruction preset.
+        input_type: Default side of the preset's pair, ``"query"`` or ``"document"``.
+        max_inputs: Inputs per request.
+        max_request_bytes: Bytes per request.
+        max_queued_rows: Rows waiting before 503, per replica.
+        **encoder_kwargs: Passed to each replica's
+            :class:`~instructor_integrations.encoder.InstructorEncoder` (``device``, ``precision``,
+            ``batch_size``, ...).
+
+    Returns:
+        A ``ray.serve.Application``: ``serve.run(app)``, or ``serve run`` with :func:`serve_app`.
+
+    Examples:
+        >>> from ray import serve  # doctest: +SKIP
+        >>> serve.run(serve_deployment("hkunlp/instructor-large", num_replicas=2, num_gpus=1))  # doctest: +SKIP
+    """
+    serve = require("ray.serve", "ray")
+    from .server import ServerSettings
+
+    settings: dict[str, Any] = {
+        "model_name": served_model_name or model,
+        "api_key": api_key,
+        "task": task,
+        "input_type": input_type,
+        "max_inputs": max_inputs,
+        "max_request_bytes": max_request_bytes,
+        "max_queued_rows": max_queued_rows,
+    }
+    ServerSettings(**settings)  # bad settings fail here, not in each replica
+    options: dict[str, Any] = {"ray_actor_options": _actor_resources(num_gpus, num_cpus)}
+    if autoscaling_config is not None:
+        options["autoscaling_config"] = autoscaling_config
+    else:
+        options["num_replicas"] = num_replicas
+    deployment = serve.deployment(name="instructor-embed", **options)(serve.ingress()(_ServeReplica))
+    return deployment.bind(model, settings, encoder_kwargs)
+
+
+#: Arguments of :func:`serve_app` and how each is read from ``serve run``'s ``key=value`` strings.
+_SERVE_ARGS: dict[str, Any] = {
+    "model": str,
+    "num_replicas": lambda v: v if v == "auto" else int(v),
+    "num_gpus": float,
+    "num_cpus": float,
+    "served_model_name": str,
+    "api_key": str,
+    "task": str,
+    "input_type": str,
+    "max_inputs": int,
+    "max_request_bytes": int,
+    "max_queued_rows": int,
+    "autoscaling_config": json.loads,
+    "device": str,
+    "precision": str,
+    "batch_size": int,
+}
+
+
+def serve_app(args: dict[str, str]) -> Any:
+    """Application builder for Ray Serve's CLI: ``serve run instructor_integrations.ray:serve_app model=...``.
+
+    Takes the arguments of :func:`serve_deployment` as ``key=value`` strings, plus ``device``,
+    ``precision`` and ``batch_size`` for the encoder; ``autoscaling_config`` as JSON.
+
+    Examples:
+        >>> serve_app({"model": "m", "colour": "red"})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown argument(s) 'colour' for serve_app; accepted: model, num_replicas, ...
+    """
+    unknown = sorted(set(args) - set(_SERVE_ARGS))
+    if unknown:
+        raise ValueError(
+            f"unknown argument(s) {', '.join(map(repr, unknown))} for serve_app; accepted: {', '.join(_SERVE_ARGS)}"
+        )
+    if "model" not in args:
+        raise ValueError("serve_app needs model=<hub name or folder>")
+    values = {}
+    for key, raw in args.items():
+        try:
+            values[key] = _SERVE_ARGS[key](raw)
+        except ValueError:
+            raise ValueError(f"{key}={raw!r} is not a valid value for serve_app") from None
+    return serve_deployment(values.pop("model"), **values)

@@ -48,10 +48,11 @@ from .errors import EncoderClosedError, NonFiniteEmbeddingError
 from .instructions import resolve_task
 
 # The extra's packages, with the pip command in the error when missing; then imported as usual (typed).
-for _module in ("fastapi", "prometheus_client", "uvicorn"):
+for _module in ("fastapi", "orjson", "prometheus_client", "uvicorn"):
     require(_module, "serve")
 
 import fastapi  # noqa: E402
+import orjson  # noqa: E402
 import prometheus_client  # noqa: E402
 from fastapi import responses as _responses  # noqa: E402
 from starlette import exceptions as _exceptions  # noqa: E402
@@ -390,12 +391,13 @@ class _Service:
         encoder = self.check_ready()
         parsed = self.parse(await self.read_body(request))
         self.admit(len(parsed.texts))
+        priority: Any = parsed.priority  # one of PRIORITIES (checked in parse)
         try:
-            vectors = await encoder.aencode(
-                parsed.texts,
-                parsed.instructions,
-                priority=parsed.priority,  # type: ignore[arg-type]  # checked in parse
-            )
+            counted = getattr(encoder, "_aencode_counted", None)
+            if counted is not None:  # the in-process encoder counts the tokens it prepares anyway
+                vectors, tokens = await counted(parsed.texts, parsed.instructions, priority)
+            else:
+                vectors, tokens = await encoder.aencode(parsed.texts, parsed.instructions, priority=priority), 0
         except EncoderClosedError:
             raise ApiError(
                 503, "the server is shutting down", type="server_error", code="shutting_down",
@@ -407,8 +409,6 @@ class _Service:
             raise ApiError(500, str(exc), type="server_error", code="non_finite_embedding") from None
         finally:
             self.release(len(parsed.texts))
-        count = getattr(encoder, "count_tokens", None)
-        tokens = sum(count(parsed.texts, parsed.instructions)) if callable(count) else 0
         self.metrics.rows.inc(len(parsed.texts))
         self.metrics.tokens.inc(tokens)
         return _responses.Response(_embedding_body(vectors, parsed.encoding_format, self.settings.model_name, tokens),
@@ -420,10 +420,11 @@ def _embedding_body(vectors: np.ndarray, encoding_format: str, model: str, token
     if encoding_format == "base64":
         items: list[Any] = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii") for v in vectors]
     else:
-        items = vectors.tolist()
+        items = list(np.ascontiguousarray(vectors, dtype=np.float32))
     data = [{"object": "embedding", "index": i, "embedding": item} for i, item in enumerate(items)]
     body = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    # orjson writes each float32 as its shortest round-trip decimal: the client reads back the same float32.
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def create_app(encoder: Encoder | Callable[[], Encoder], settings: ServerSettings) -> Any:
@@ -435,7 +436,8 @@ def create_app(encoder: Encoder | Callable[[], Encoder], settings: ServerSetting
         settings: Name, defaults, key and limits.
 
     Returns:
-        A ``fastapi.FastAPI`` application (serve it with uvicorn, or mount it).
+        An ASGI application: the FastAPI app, wrapped to count requests (its attributes reach through);
+        serve it with uvicorn, or mount it.
     """
     service = _Service(encoder, settings)
 
@@ -471,17 +473,6 @@ def create_app(encoder: Encoder | Callable[[], Encoder], settings: ServerSetting
     async def unexpected(request: Any, exc: Exception) -> Any:
         logger.error("Unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
         return ApiError(500, f"internal error ({type(exc).__name__})", type="server_error").response()
-
-    @app.middleware("http")
-    async def count(request: Any, call_next: Callable[[Any], Any]) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        path = request.url.path
-        endpoint = path if path in _ENDPOINTS else "other"
-        service.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        if endpoint == "/v1/embeddings":
-            service.metrics.latency.observe(time.perf_counter() - started)
-        return response
 
     @app.post("/v1/embeddings")
     async def embeddings(request: fastapi.Request) -> Any:
@@ -519,7 +510,42 @@ def create_app(encoder: Encoder | Callable[[], Encoder], settings: ServerSetting
         body = prometheus_client.generate_latest(service.metrics.registry)
         return _responses.Response(body, media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
-    return app
+    return _Counted(app, service.metrics)
+
+
+class _Counted:
+    """Counts requests by endpoint and status, and times the embeddings (plain ASGI: no task per request).
+
+    Attribute access falls through to the FastAPI app (``state``, ``routes``...).
+    """
+
+    def __init__(self, app: Any, metrics: _Metrics) -> None:
+        self.app = app
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope["path"]
+        endpoint = path if path in _ENDPOINTS else "other"
+        status = [500]
+
+        async def send_counted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            self._metrics.requests.labels(endpoint, str(status[0])).inc()
+            if endpoint == "/v1/embeddings":
+                self._metrics.latency.observe(time.perf_counter() - started)
 
 
 _ENDPOINTS = frozenset({"/v1/embeddings", "/v1/models", "/health", "/ready", "/metrics"})

@@ -64,7 +64,8 @@ class EmbedServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"serve-{self.port}.log"
-        self.args = ["--model", model or str(TINY), "--device", "cpu", "--port", str(self.port), *args]
+        device = [] if "--device" in args else ["--device", "cpu"]
+        self.args = ["--model", model or str(TINY), *device, "--port", str(self.port), *args]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120) -> EmbedServer:

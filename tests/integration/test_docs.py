@@ -23,6 +23,7 @@ import pytest
 import tomllib
 
 from ..conftest import FIXTURES, TINY
+from .conftest import EmbedServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -77,8 +78,21 @@ def test_every_block_has_a_known_language() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
 def test_page_code_runs(page: Path, scratch: Path, minilm: str) -> None:
     namespace: dict[str, object] = {"__name__": "__docs__"}
+    servers: list[EmbedServer] = []
+    port = free_port()
+    try:
+        _run_page(page, scratch, minilm, namespace, servers, port)
+    finally:
+        for server in servers:
+            server.kill()
+
+
+def _run_page(
+    page: Path, scratch: Path, minilm: str, namespace: dict[str, object], servers: list[EmbedServer], port: int
+) -> None:
     for lang, body in blocks(page):
-        code = substitute(body, minilm)
+        # A page's server runs on a free port: the docs' 8080 becomes it.
+        code = substitute(body, minilm).replace("127.0.0.1:8080", f"127.0.0.1:{port}")
         if lang == "python":
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(code, f"{page.name}:block", "exec"), namespace)
@@ -96,6 +110,15 @@ def test_page_code_runs(page: Path, scratch: Path, minilm: str) -> None:
                     continue
                 assert line.startswith("instructor-embed "), f"{page.name}: unsupported shell line: {line}"
                 argv = shlex.split(line)[1:]
+                if argv[0] == "serve":  # runs in the background for the rest of the page
+                    args = argv[1:]
+                    at = args.index("--port")
+                    args[at + 1 : at + 2] = [str(port)]
+                    model_at = args.index("--model")
+                    model = args.pop(model_at + 1)
+                    args.pop(model_at)
+                    servers.append(EmbedServer(scratch, "--device", "cpu", *args, model=model, port=port).start())
+                    continue
                 env = {**os.environ, "HF_HUB_OFFLINE": "1"}
                 out = subprocess.run(
                     [sys.executable, "-m", "instructor_integrations.cli", *argv],
