@@ -62,7 +62,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         num_workers: Worker processes (CPU or CUDA) for calls that make more than one batch, each with its own
             copy of the model (see :class:`~instructor_integrations.encoder.InstructorEncoder`).
             Not saved in the collection config.
-        encoder: An existing encoder to share.
+        encoder: An existing encoder to share: an ``InstructorEncoder``, or a ``RemoteEncoder`` for a server.
         lazy: Load the model on first use instead of now (e.g. on a driver that only creates the
             collection while workers embed).
 

@@ -61,7 +61,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     num_workers: int = Field(default=1, gt=0)
     """Worker processes (CPU or CUDA) for multi-batch calls, each with its own model copy (1: none)."""
     encoder: Encoder | None = Field(default=None, exclude=True, repr=False)
-    """An existing encoder to share; when None, the process-wide encoder for these settings is used."""
+    """An encoder to share (an InstructorEncoder, or a RemoteEncoder for a server); None: the process-wide one."""
 
     _encoder: Encoder = PrivateAttr()
 

@@ -30,11 +30,12 @@ __all__ = ["InstructorEmbedding"]
 class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defined]
     """INSTRUCTOR embeddings for LlamaIndex: texts and queries each get their own instruction.
 
-    A replacement for ``llama-index-embeddings-instructor`` on the current stack: whole
-    ``embed_batch_size`` batches per forward pass, and async methods that run in a worker thread.
+    A replacement for ``llama-index-embeddings-instructor`` on the current stack: one encoder call per
+    batch of texts, and async methods that await the encoder's queue without holding a thread.
 
     The inherited ``num_workers`` field keeps LlamaIndex's meaning (concurrent async jobs). For
-    worker processes pass an encoder: ``InstructorEmbedding(encoder=InstructorEncoder(..., num_workers=2))``.
+    worker processes pass an encoder: ``InstructorEmbedding(encoder=InstructorEncoder(..., num_workers=2))``;
+    to embed through a server, ``encoder=RemoteEncoder(url)``.
 
     Examples:
         >>> from llama_index.core import Settings
