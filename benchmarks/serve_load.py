@@ -5,7 +5,8 @@
 all-MiniLM-L6-v2 on the CPU, ``precision="exact"``, the server in a subprocess on 127.0.0.1:
 
 1. **Concurrent.** ``--requests`` single-text requests (SciFact queries, each made unique) over
-   ``--concurrency`` connections (aiohttp: httpx's async client tops out first on 2 cores): errors, lost or mismatched answers (each vector against the in-process
+   ``--concurrency`` connections (aiohttp: httpx's async client tops out first on 2 cores): errors,
+   lost or mismatched answers (each vector against the in-process
    encoder's for its text, 1e-5), requests/s, p50/p99 latency.
 2. **One at a time.** The same requests, sequentially, on one connection (the baseline): requests/s.
    And the ceiling: the same texts in one in-process ``encode`` call (what batching can reach here).
@@ -162,7 +163,8 @@ def main() -> None:
     one_call_rps = len(texts) / (time.perf_counter() - started)
     lost = sum(answer is None for answer in load["answers"])
     mismatched = sum(
-        answer is not None and not np.allclose(answer, reference[i], atol=1e-5) for i, answer in enumerate(load["answers"])
+        answer is not None and not np.allclose(answer, reference[i], atol=1e-5)
+        for i, answer in enumerate(load["answers"])
     )
     concurrent_rps = args.requests / load["elapsed"]
     sequential_rps = args.requests / alone["elapsed"]
@@ -204,11 +206,12 @@ def main() -> None:
         "queue_full": full,
     }
     write_json(args.out, result)
-    print(f"concurrent: {concurrent_rps:.0f} req/s, p50 {result['concurrent']['p50_ms']} ms, "
-          f"p99 {result['concurrent']['p99_ms']} ms; errors {len(load['errors'])}, lost {lost}, mismatched {mismatched}")  # fmt: skip
+    c = result["concurrent"]
+    print(f"concurrent: {concurrent_rps:.0f} req/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms; "
+          f"errors {c['errors']}, lost {lost}, mismatched {mismatched}")  # fmt: skip
     print(f"one at a time: {sequential_rps:.0f} req/s; ratio {concurrent_rps / sequential_rps:.2f}x")
-    print(f"ceiling, one encode call in-process: {one_call_rps:.0f} texts/s "
-          f"({one_call_rps / sequential_rps:.2f}x one at a time; the server reaches {concurrent_rps / one_call_rps:.2f}x)")  # fmt: skip
+    print(f"ceiling, one encode call in-process: {one_call_rps:.0f} texts/s ({one_call_rps / sequential_rps:.2f}x "
+          f"one at a time; the server reaches {concurrent_rps / one_call_rps:.2f}x of it)")  # fmt: skip
     print(f"queue full: {full['refused_503']} of {full['requests']} got 503, health all 200: {full['health_all_200']}")
 
 

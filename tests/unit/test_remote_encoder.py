@@ -90,7 +90,9 @@ def test_overloaded_and_unreachable_servers_are_retried_then_succeed():
 
 def test_retries_run_out_with_a_clear_error():
     server = FakeServer(failures=[503, 503, 503])
-    with pytest.raises(ServerUnavailableError, match=r"http://embed.test could not answer after 3 attempt\(s\): HTTP 503"):
+    with pytest.raises(
+        ServerUnavailableError, match=r"http://embed.test could not answer after 3 attempt\(s\): HTTP 503"
+    ):
         remote_with(server, max_retries=2).encode(["abc"])
 
 
