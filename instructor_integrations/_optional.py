@@ -24,6 +24,10 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "orjson": "serve",
     "prometheus_client": "serve",
     "httpx": "serve",
+    "langchain_text_splitters": "langchain",
+    "pypdf": "pdf",
+    "docx": "docx",
+    "bs4": "html",
 }
 
 

@@ -84,8 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--task", default=None, help="instruction preset, e.g. SciFact (sets both instructions)")
     ingest.add_argument("--doc-instruction", default=None, help="instruction for documents")
     ingest.add_argument("--query-instruction", default=None, help="instruction saved for later searches")
-    ingest.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (default: %(default)s)")
-    ingest.add_argument("--chunk-overlap", type=int, default=200, help="characters shared (default: %(default)s)")
+    ingest.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=None,
+        help="model tokens per chunk (default and most: what fits with the document instruction)",
+    )
+    ingest.add_argument(
+        "--chunk-overlap-tokens", type=int, default=0, help="tokens shared by consecutive chunks (default: 0)"
+    )
+    # The 0.1 options, in characters: refused with the name of their replacement.
+    ingest.add_argument("--chunk-size", type=int, default=None, help=argparse.SUPPRESS)
+    ingest.add_argument("--chunk-overlap", type=int, default=None, help=argparse.SUPPRESS)
     ingest.add_argument("--skip-bad", action="store_true", help="skip unreadable files and malformed lines")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
     ingest.add_argument("--ray", action="store_true", help="embed with Ray Data (needs --host/--port)")
@@ -179,23 +189,51 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for raw in args.paths:
         if not Path(raw).exists():
             raise UsageError(f"{raw!r} does not exist")
-    from .sources import chunk_text
+    if args.chunk_size is not None or args.chunk_overlap is not None:
+        raise UsageError(
+            "--chunk-size and --chunk-overlap counted characters and were replaced by --chunk-tokens and "
+            "--chunk-overlap-tokens: chunks are measured in the model's tokens, so none is truncated "
+            "(the default is the most that fits)"
+        )
+    _positive(args.chunk_tokens, "--chunk-tokens")
+    if args.chunk_overlap_tokens < 0 or (args.chunk_tokens and args.chunk_overlap_tokens >= args.chunk_tokens):
+        raise UsageError(
+            f"--chunk-overlap-tokens must be >= 0 and below --chunk-tokens, got {args.chunk_overlap_tokens}"
+        )
+    from .chroma import InstructorEmbeddingFunction
+    from .chunking import Chunker
 
-    chunk_text("", chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)  # bad settings: before any write
     started = time.perf_counter()
     bad: list[BadInput] = []
     files: set[str] = set()
+    file_ids: dict[str, list[str]] = {}
     chunks = 0
+    # The model's tokenizer measures the chunks (with --ray the model is loaded here too, for that).
+    ef = InstructorEmbeddingFunction(
+        args.model,
+        task=args.task,
+        document_instruction=args.doc_instruction,
+        query_instruction=args.query_instruction,
+        device="cpu" if args.ray else args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        compile=False if args.ray else args.compile,
+        num_workers=1 if args.ray else args.workers,
+        lazy=args.ray,
+    )
+    encoder = ef.encoder
+    chunker = Chunker.for_encoder(
+        encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
+    )
 
     def records() -> Iterator[Record]:
         nonlocal chunks
-        for record in read_records(
-            args.paths, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, skip_bad=args.skip_bad, bad=bad
-        ):
+        for record in read_records(args.paths, chunker=chunker, skip_bad=args.skip_bad, bad=bad, files=file_ids):
             chunks += 1
             files.add(str(record.metadata["source"]).rsplit(":", 1)[0])
             yield record
 
+    removed = 0
     try:
         if args.ray:
             if args.host is None:
@@ -223,34 +261,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 num_gpus=args.ray_gpus,
             )
             written, skipped = counts.written, counts.skipped
+            from .vectorstores import chroma_client
+
+            collection = chroma_client(host=args.host, port=args.port).get_collection(args.collection)
         else:
-            from .chroma import InstructorEmbeddingFunction
             from .vectorstores import get_collection, ingest_stream
 
-            ef = InstructorEmbeddingFunction(
-                args.model,
-                task=args.task,
-                document_instruction=args.doc_instruction,
-                query_instruction=args.query_instruction,
-                device=args.device,
-                precision=args.precision,
-                batch_size=args.batch_size,
-                compile=args.compile,
-                num_workers=args.workers,
-            )
             client = _client(args)  # after every setting is checked: a usage error creates no store
             collection = get_collection(client, args.collection, embedding=ef)
             result = ingest_stream(
                 collection, records(), client=client, progress=None if not args.no_progress else False
             )
             written, skipped = result.written, result.skipped
+        from .vectorstores import delete_stale
+
+        # Every file read whole is now stored whole: the chunks an edit left behind go.
+        removed = sum(delete_stale(collection, source, ids) for source, ids in file_ids.items())
     except SourceError as exc:
         raise UsageError(f"{exc} (whole batches before this input were written; fix it and run again)") from None
     seconds = time.perf_counter() - started
     for item in bad:
         print(f"skipped {item.where}: {item.reason}", file=sys.stderr)
     print(
-        f"files: {len(files)}  chunks: {chunks}  added: {written}  skipped: {skipped}  "
+        f"files: {len(files)}  chunks: {chunks}  added: {written}  skipped: {skipped}  removed: {removed}  "
         f"bad inputs: {len(bad)}  seconds: {seconds:.1f}"
     )
     return EXIT_OK

@@ -502,6 +502,15 @@ class InstructorEncoder:
         rows = check_pairs(pairs)
         return self._encode_rows([(i or None, t) for i, t in rows], batch_size, show_progress_bar, priority)
 
+    @property
+    def fast_tokenizer(self) -> Any:
+        """A copy of the model's fast (Rust) tokenizer with no truncation or padding, for counting tokens.
+
+        ``None`` for a model whose tokenizer is not a fast one. Used by
+        :class:`~instructor_integrations.chunking.Chunker`.
+        """
+        return self._token_counter()
+
     def count_tokens(self, texts: Sequence[str], instruction: str | Sequence[str | None] | None = None) -> list[int]:
         """Tokens each row takes in the model's input (instruction and special tokens included).
 

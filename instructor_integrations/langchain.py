@@ -5,6 +5,8 @@ Requires the ``[langchain]`` extra.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
@@ -14,8 +16,9 @@ from ._validation import check_text, check_texts
 from .encoder import DEFAULT_MODEL
 
 _embeddings = require("langchain_core.embeddings", "langchain")
+_splitters = require("langchain_text_splitters", "langchain")
 
-__all__ = ["InstructorEmbeddings"]
+__all__ = ["InstructorEmbeddings", "InstructorTextSplitter"]
 
 
 class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[misc, name-defined]
@@ -122,4 +125,61 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         check_text(text, "text")
         vectors = await self._encoder.aencode([text], self.query_instruction, priority="interactive")
         result: list[float] = vectors[0].tolist()
+        return result
+
+    def text_splitter(
+        self, *, chunk_tokens: int | None = None, chunk_overlap_tokens: int = 0, markdown: bool = False
+    ) -> InstructorTextSplitter:
+        """A LangChain ``TextSplitter`` whose chunks fit this model with ``embed_instruction``: none is truncated.
+
+        Chunks are measured in the model's tokens (see :class:`~instructor_integrations.chunking.Chunker`).
+        Needs the model's tokenizer: an in-process encoder (not a ``RemoteEncoder``).
+
+        Args:
+            chunk_tokens: Most tokens per chunk (default and ceiling: what fits with the instruction).
+            chunk_overlap_tokens: Tokens consecutive chunks may share.
+            markdown: Cut at Markdown's structure (headings, code blocks, tables) first.
+
+        Examples:
+            >>> embeddings = InstructorEmbeddings(model_name="tests/fixtures/tiny-instructor", device="cpu")
+            >>> splitter = embeddings.text_splitter(chunk_tokens=64)
+            >>> len(splitter.split_text("The moon pulls the sea. " * 40)) > 1
+            True
+        """
+        from .chunking import Chunker
+
+        chunker = Chunker.for_encoder(
+            self._encoder,
+            self.embed_instruction,
+            max_tokens=chunk_tokens,
+            overlap_tokens=chunk_overlap_tokens,
+            markdown=markdown,
+        )
+        return InstructorTextSplitter(chunker)
+
+
+class InstructorTextSplitter(_splitters.TextSplitter):  # type: ignore[misc, name-defined]
+    """A LangChain ``TextSplitter`` that cuts by a :class:`~instructor_integrations.chunking.Chunker`.
+
+    Made by :meth:`InstructorEmbeddings.text_splitter`; ``split_documents`` and ``create_documents``
+    work as for any LangChain splitter (``add_start_index=True`` records each chunk's offset).
+
+    Examples:
+        >>> embeddings = InstructorEmbeddings(model_name="tests/fixtures/tiny-instructor", device="cpu")
+        >>> splitter = embeddings.text_splitter()
+        >>> splitter.split_text("Tides follow the moon.")
+        ['Tides follow the moon.']
+    """
+
+    def __init__(self, chunker: Any, **kwargs: Any) -> None:
+        super().__init__(
+            chunk_size=chunker.max_tokens,
+            chunk_overlap=chunker.overlap_tokens,  # in tokens; split_text does the cutting
+            **kwargs,
+        )
+        self._chunker = chunker
+
+    def split_text(self, text: str) -> list[str]:
+        """The chunks of ``text``, each fitting the model with the document instruction."""
+        result: list[str] = self._chunker.split_text(text)
         return result

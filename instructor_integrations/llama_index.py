@@ -17,6 +17,7 @@ from ._validation import check_text, check_texts
 from .encoder import DEFAULT_MODEL
 
 _base = require("llama_index.core.base.embeddings.base", "llama-index")
+_node_parser = require("llama_index.core.node_parser", "llama-index")
 _bridge = require("llama_index.core.bridge.pydantic", "llama-index")
 _schema = require("llama_index.core.callbacks.schema", "llama-index")
 _events = require("llama_index.core.instrumentation.events.embedding", "llama-index")
@@ -24,7 +25,7 @@ _dispatcher = require("llama_index.core.instrumentation", "llama-index").get_dis
 Field = _bridge.Field
 PrivateAttr = _bridge.PrivateAttr
 
-__all__ = ["InstructorEmbedding"]
+__all__ = ["InstructorEmbedding", "InstructorNodeParser"]
 
 
 class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defined]
@@ -187,3 +188,75 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return await self._aembed(check_texts(texts), self.text_instruction)
+
+    def node_parser(
+        self, *, chunk_tokens: int | None = None, chunk_overlap_tokens: int = 0, markdown: bool = False
+    ) -> InstructorNodeParser:
+        """A LlamaIndex node parser whose chunks fit this model with ``text_instruction``: none is truncated.
+
+        Chunks are measured in the model's tokens (see :class:`~instructor_integrations.chunking.Chunker`),
+        with room left for the metadata LlamaIndex embeds with each node. Use it as a transformation
+        (``VectorStoreIndex.from_documents(docs, transformations=[embedding.node_parser()])``) or as
+        ``Settings.node_parser``. Needs the model's tokenizer: an in-process encoder.
+
+        Args:
+            chunk_tokens: Most tokens per chunk (default and ceiling: what fits with the instruction).
+            chunk_overlap_tokens: Tokens consecutive chunks may share.
+            markdown: Cut at Markdown's structure (headings, code blocks, tables) first.
+
+        Examples:
+            >>> from llama_index.core import Document
+            >>> embedding = InstructorEmbedding(model_name="tests/fixtures/tiny-instructor", device="cpu")
+            >>> parser = embedding.node_parser(chunk_tokens=64)
+            >>> len(parser.get_nodes_from_documents([Document(text="The moon pulls the sea. " * 40)])) > 1
+            True
+        """
+        from .chunking import Chunker
+
+        chunker = Chunker.for_encoder(
+            self._encoder,
+            self.text_instruction,
+            max_tokens=chunk_tokens,
+            overlap_tokens=chunk_overlap_tokens,
+            markdown=markdown,
+        )
+        return InstructorNodeParser.from_chunker(chunker)
+
+
+class InstructorNodeParser(_node_parser.MetadataAwareTextSplitter):  # type: ignore[misc, name-defined]
+    """A LlamaIndex text splitter that cuts by a :class:`~instructor_integrations.chunking.Chunker`.
+
+    Made by :meth:`InstructorEmbedding.node_parser`. A node's metadata text (what LlamaIndex embeds in
+    front of its content) is counted: each chunk leaves room for it.
+
+    Examples:
+        >>> embedding = InstructorEmbedding(model_name="tests/fixtures/tiny-instructor", device="cpu")
+        >>> embedding.node_parser().split_text("Tides follow the moon.")
+        ['Tides follow the moon.']
+    """
+
+    _chunker: Any = PrivateAttr()
+
+    @classmethod
+    def from_chunker(cls, chunker: Any) -> InstructorNodeParser:
+        """A parser that cuts with ``chunker``."""
+        parser = cls()
+        parser._chunker = chunker
+        return parser
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used by LlamaIndex serialization."""
+        return "InstructorNodeParser"
+
+    def split_text(self, text: str) -> list[str]:
+        """The chunks of ``text``."""
+        result: list[str] = self._chunker.split_text(text)
+        return result
+
+    def split_text_metadata_aware(self, text: str, metadata_str: str) -> list[str]:
+        """The chunks of ``text``, each leaving room for ``metadata_str`` (embedded in front of it)."""
+        # LlamaIndex embeds "{metadata}\n\n{content}" (its default text template).
+        prefix = f"{metadata_str}\n\n" if metadata_str else ""
+        result: list[str] = self._chunker.reserve(prefix).split_text(text)
+        return result

@@ -1,4 +1,8 @@
-"""Reading documents for ingestion: text and markdown files, folders, JSONL; chunking.
+"""Reading documents for ingestion: files and folders (text, Markdown, HTML, DOCX, PDF), JSONL; chunking.
+
+With a :class:`~instructor_integrations.chunking.Chunker` (what ``instructor-embed ingest`` uses), chunks
+are measured in the model's tokens and never truncated; without one, :func:`chunk_text` cuts by
+characters (the 0.1 behaviour, kept for code that calls it).
 
 Examples:
     >>> chunks = chunk_text("one two three four five six", chunk_size=10, chunk_overlap=5)
@@ -13,21 +17,22 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._validation import check_positive_int, short
+from .loaders import DOCUMENT_SUFFIXES, Section, SourceError, read_file, read_text_file
 from .vectorstores import content_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .chunking import Chunker
 
 __all__ = ["TEXT_SUFFIXES", "BadInput", "Record", "SourceError", "chunk_text", "iter_paths", "read_records"]
 
 logger = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".text"})
+#: Suffixes read from folders: documents (see :data:`~instructor_integrations.loaders.DOCUMENT_SUFFIXES`).
+TEXT_SUFFIXES = DOCUMENT_SUFFIXES
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
-
-
-class SourceError(ValueError):
-    """An input file cannot be read; the message names the file (and line)."""
 
 
 @dataclass
@@ -82,7 +87,7 @@ def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -
 
 
 def iter_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
-    """Files named, and the text/markdown/JSONL files under folders named (recursive, sorted).
+    """Files named, and the document and JSONL files under folders named (recursive, sorted).
 
     Every file comes as its canonical path (absolute, symbolic links resolved), once, whatever the
     spelling it was reached by: ``notes``, ``./notes/``, ``/home/me/notes`` and a link to it name the same
@@ -108,17 +113,8 @@ def iter_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
                 yield file
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 first") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def _jsonl_records(path: Path, skip_bad: bool, bad: list[BadInput]) -> Iterator[tuple[dict[str, Any], str]]:
-    text = _read_text(path)
+    text = read_text_file(path)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -157,54 +153,83 @@ def _scalar_metadata(row: dict[str, Any]) -> dict[str, Any]:
 def read_records(
     paths: Sequence[str | Path],
     *,
+    chunker: Chunker | None = None,
     chunk_size: int = 1000,
     chunk_overlap: int = 200,
     skip_bad: bool = False,
     bad: list[BadInput] | None = None,
+    files: dict[str, list[str]] | None = None,
 ) -> Iterator[Record]:
     """Yield chunks of every input, with stable ids and a ``source`` metadata field.
 
-    A chunk's identity is its text, its position in its file (``chunk``) and the file's canonical path
-    (``source``, see :func:`iter_paths`): the id is :func:`~instructor_integrations.vectorstores.content_id`
-    of the three, so an unchanged file gives the same ids from any working directory.
+    A chunk's identity is its text, its place in its file (``section``: the page or heading section,
+    from 0; ``chunk``: its index there) and the file's canonical path (``source``, see :func:`iter_paths`):
+    the id is :func:`~instructor_integrations.vectorstores.content_id` of these and the section's
+    ``page`` or ``heading``, so an unchanged file gives the same ids from any working directory, and an
+    edit changes the ids of the edited sections' chunks (and of later ones only when sections come or go).
 
-    JSONL rows: ``text`` (required), ``title`` (prepended, MTEB style), ``id`` (kept as the id of a
-    single-chunk row, ``id#n`` for chunks), ``metadata`` (a dict) and other scalar fields (metadata).
+    Documents are read by :func:`~instructor_integrations.loaders.read_file` (PDF by page, Markdown,
+    HTML and DOCX by heading). JSONL rows: ``text`` (required), ``title`` (prepended, MTEB style), ``id``
+    (kept as the id of a single-chunk row, ``id#n`` for chunks), ``metadata`` (a dict) and other scalar
+    fields (metadata).
 
     Args:
         paths: Files and folders.
-        chunk_size: Maximum characters per chunk.
-        chunk_overlap: Characters shared by consecutive chunks.
+        chunker: Cuts by the model's tokens (see :class:`~instructor_integrations.chunking.Chunker`);
+            ``None``: by characters with ``chunk_size`` and ``chunk_overlap``.
+        chunk_size: Maximum characters per chunk, without a chunker.
+        chunk_overlap: Characters shared by consecutive chunks, without a chunker.
         skip_bad: Record unreadable files and malformed lines in ``bad`` and go on, instead of raising.
         bad: The list that collects skipped inputs.
+        files: When given, receives each document file read (its ``source``) with the ids of its chunks,
+            once the file is read whole (for deleting the chunks an edit left behind).
 
     Raises:
         SourceError: A missing, unreadable or malformed input (without ``skip_bad``).
+        ImportError: A file format's extra is missing (the message holds the pip command).
     """
     collected = bad if bad is not None else []
-    chunk_text("", chunk_size=chunk_size, chunk_overlap=chunk_overlap)  # validate the settings up front
+    if chunker is None:
+        chunk_text("", chunk_size=chunk_size, chunk_overlap=chunk_overlap)  # validate the settings up front
+
+    def cut(text: str, markdown: bool = False) -> list[str]:
+        if chunker is None:
+            return chunk_text(text, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        return (chunker.as_markdown() if markdown else chunker).split_text(text)
+
     for path in iter_paths(paths):
         try:
             if path.suffix.lower() in JSONL_SUFFIXES:
-                for row, where in _jsonl_records(path, skip_bad, collected):
-                    title = str(row.get("title") or "")
-                    body = (title + " " + row["text"]).strip()
-                    metadata = {"source": where, **_scalar_metadata(row)}
-                    pieces = chunk_text(body, chunk_size=chunk_size, chunk_overlap=chunk_overlap) or [""]
-                    base = row.get("id", row.get("_id"))
-                    for index, piece in enumerate(pieces):
-                        meta = {**metadata, "chunk": index}
-                        if base is not None:
-                            rid = str(base) if len(pieces) == 1 else f"{base}#{index}"
-                        else:
-                            rid = content_id(piece, meta)
-                        yield Record(rid, piece, meta)
+                yield from _jsonl_chunks(path, cut, skip_bad, collected)
             else:
-                text = _read_text(path)
-                for index, piece in enumerate(chunk_text(text, chunk_size=chunk_size, chunk_overlap=chunk_overlap)):
-                    meta = {"source": str(path), "chunk": index}
-                    yield Record(content_id(piece, meta), piece, meta)
+                records = list(_document_chunks(path, read_file(path), cut))  # the whole file, before any write
+                if files is not None:
+                    files[str(path)] = [record.id for record in records]
+                yield from records
         except SourceError as error:
             if not skip_bad:
                 raise
             collected.append(BadInput(str(path), str(error)))
+
+
+def _document_chunks(path: Path, sections: list[Section], cut: Any) -> Iterator[Record]:
+    for number, section in enumerate(sections):
+        for index, piece in enumerate(cut(section.text, section.markdown)):
+            meta = {"source": str(path), **section.metadata, "section": number, "chunk": index}
+            yield Record(content_id(piece, meta), piece, meta)
+
+
+def _jsonl_chunks(path: Path, cut: Any, skip_bad: bool, collected: list[BadInput]) -> Iterator[Record]:
+    for row, where in _jsonl_records(path, skip_bad, collected):
+        title = str(row.get("title") or "")
+        body = (title + " " + row["text"]).strip()
+        metadata = {"source": where, **_scalar_metadata(row)}
+        pieces = cut(body) or [""]
+        base = row.get("id", row.get("_id"))
+        for index, piece in enumerate(pieces):
+            meta = {**metadata, "chunk": index}
+            if base is not None:
+                rid = str(base) if len(pieces) == 1 else f"{base}#{index}"
+            else:
+                rid = content_id(piece, meta)
+            yield Record(rid, piece, meta)

@@ -33,6 +33,7 @@ __all__ = [
     "add_texts",
     "chroma_client",
     "content_id",
+    "delete_stale",
     "get_collection",
     "ingest_stream",
     "ingest_texts",
@@ -356,6 +357,30 @@ def _finish(collection: Any, result: IngestResult, started: float) -> IngestResu
         result.seconds,
     )
     return result
+
+
+def delete_stale(collection: Any, source: str, keep: Sequence[str], *, batch_size: int = 1000) -> int:
+    """Delete the records of ``source`` (their ``source`` metadata) whose id is not in ``keep``.
+
+    Run after a file's current chunks are written: the chunks of its earlier versions go, so the
+    collection holds exactly the file's current chunks. Returns how many were deleted.
+
+    Examples:
+        >>> import chromadb
+        >>> collection = chromadb.EphemeralClient().get_or_create_collection("doctest-stale")
+        >>> collection.add(ids=["a", "b"], documents=["x", "y"], embeddings=[[0.0, 1.0], [1.0, 0.0]],
+        ...                metadatas=[{"source": "f.md"}, {"source": "f.md"}])
+        >>> delete_stale(collection, "f.md", ["a"]), collection.get()["ids"]
+        (1, ['a'])
+    """
+    stored = collection.get(where={"source": source}, include=[])["ids"]
+    keep_set = set(keep)
+    stale = [rid for rid in stored if rid not in keep_set]
+    for start in range(0, len(stale), batch_size):
+        collection.delete(ids=stale[start : start + batch_size])
+    if stale:
+        logger.info("Deleted %d stale chunk(s) of %s", len(stale), source)
+    return len(stale)
 
 
 def add_texts(

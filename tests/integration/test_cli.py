@@ -45,10 +45,10 @@ def ingest_args(db: Path, *paths: str) -> list[str]:
         str(TINY),
         "--device",
         "cpu",
-        "--chunk-size",
-        "300",
-        "--chunk-overlap",
-        "50",
+        "--chunk-tokens",
+        "60",
+        "--chunk-overlap-tokens",
+        "10",
         "--no-progress",
     ]
 

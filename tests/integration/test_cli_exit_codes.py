@@ -36,7 +36,13 @@ USAGE_ERRORS = [
     (["--host", "127.0.0.1"], "give either --db (embedded Chroma) or --host/--port"),
     (["--ray"], "--ray writes to a Chroma server: give --host"),
     (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
-    (["--chunk-size", "100", "--chunk-overlap", "100"], "chunk_overlap must be an int in [0, chunk_size=100)"),
+    (["--chunk-tokens", "100", "--chunk-overlap-tokens", "100"], "--chunk-overlap-tokens must be >= 0 and below"),
+    (["--chunk-tokens", "0"], "--chunk-tokens must be a positive integer, got 0"),
+    (["--chunk-tokens", "5000"], "max_tokens=5000 does not fit: with this instruction a chunk has room for"),
+    (
+        ["--chunk-size", "1000"],
+        "--chunk-size and --chunk-overlap counted characters and were replaced by --chunk-tokens",
+    ),
     (["--task", "NoSuchDataset"], "NoSuchDataset"),
 ]
 
@@ -111,4 +117,4 @@ def test_search_of_a_collection_made_without_instructor(tmp_path: Path, capsys: 
 
 def test_success_exits_0_and_prints_a_summary(tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(ingest(tmp_path / "db", doc)) == EXIT_OK
-    assert capsys.readouterr().out.startswith("files: 1  chunks: 1  added: 1  skipped: 0  bad inputs: 0")
+    assert capsys.readouterr().out.startswith("files: 1  chunks: 1  added: 1  skipped: 0  removed: 0  bad inputs: 0")

@@ -48,7 +48,7 @@ def notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def ingest(capsys: pytest.CaptureFixture[str], db: Path, path: str) -> str:
     argv = ["ingest", path, "--collection", "notes", "--db", str(db), "--model", str(TINY), "--device", "cpu"]
-    assert main([*argv, "--chunk-size", "200", "--chunk-overlap", "40", "--no-progress"]) == EXIT_OK
+    assert main([*argv, "--chunk-tokens", "40", "--chunk-overlap-tokens", "8", "--no-progress"]) == EXIT_OK
     return capsys.readouterr().out
 
 

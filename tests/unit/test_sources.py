@@ -131,7 +131,7 @@ def test_text_files_folders_and_suffixes(tmp_path: Path) -> None:
     assert [p.name for p in iter_paths([tmp_path / "skip.py"])] == ["skip.py"]
     records = list(read_records([tmp_path / "a.md"]))
     assert len(records) == 1
-    assert records[0].metadata == {"source": str((tmp_path / "a.md").resolve()), "chunk": 0}
+    assert records[0].metadata == {"source": str((tmp_path / "a.md").resolve()), "section": 0, "chunk": 0}
     assert records[0].id == content_id("text of a.md", records[0].metadata)
 
 
