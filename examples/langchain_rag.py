@@ -40,7 +40,7 @@ def main() -> None:
             model_name=args.model,
             device=args.device,
             query_instruction="Represent the question for retrieving supporting documents: ",
-            embed_instruction="Represent the document for retrieval: ",
+            document_instruction="Represent the document for retrieval: ",
         )
         store.add_documents(DOCS)
         retriever = store.as_retriever(search_kwargs={"k": 1})

@@ -7,13 +7,14 @@ calls; the settings they accept are resolved here, once, the same way for all of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ._protocol import Encoder
 from ._validation import check_instruction, short
 from .encoder import get_encoder
 from .instructions import resolve_task
 
-__all__ = ["AdapterSettings", "resolve_encoder", "resolve_instructions"]
+__all__ = ["AdapterSettings", "canonical_names", "resolve_encoder", "resolve_instructions"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,18 @@ def resolve_encoder(settings: AdapterSettings, encoder: Encoder | None) -> Encod
         compile=settings.compile,
         num_workers=settings.num_workers,
     )
+
+
+def canonical_names(data: dict[str, Any], legacy: dict[str, str], adapter: str) -> dict[str, Any]:
+    """``data`` with each framework-legacy name (``legacy``: old -> canonical) under its canonical name.
+
+    Raises:
+        ValueError: Both names of one setting are given.
+    """
+    out = dict(data)
+    for old, new in legacy.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"{adapter}: give {new}= or its legacy name {old}=, not both")
+            out[new] = out.pop(old)
+    return out

@@ -1,18 +1,18 @@
 """Process settings that decide CPU inference speed: OpenMP thread waiting and glibc ``malloc``.
 
-Two measured effects on a 2-core AMX Xeon VM, instructor-base architecture in bfloat16 (numbers in
-docs/performance.md):
+Both change the whole process, so both are listed, with their switch, in docs/install.md ("What the
+package changes in your process"), and logged once at INFO when applied:
 
 * **OpenMP workers that go to sleep between operators.** PyTorch's OpenMP pool (GNU libgomp) spins
   only briefly before a worker sleeps; a sleeping vCPU is slow to come back, and every operator
-  starts with its threads waking up. One 8x512 forward pass took 1.48 s with the default and
-  0.72-0.78 s with ``GOMP_SPINCOUNT=10000000`` (a worker spins for up to about half a second before
-  sleeping). libgomp reads the variable once, when torch is imported, so
+  starts with its threads waking up (the performance log has the measurements).
+  ``GOMP_SPINCOUNT=10000000`` lets a worker spin for up to about half a second before sleeping.
+  libgomp reads the variable once, when torch is imported, so
   :func:`apply_openmp_defaults` sets it (if unset) on ``import instructor_integrations`` *before*
   torch is imported; when torch was imported first it cannot, and the encoder logs how to set it.
 * **Freed memory returned to the kernel after every operator.** With glibc's defaults, blocks above
   the dynamic mmap threshold are fresh ``mmap`` s and the heap top is trimmed, so each batch
-  page-faults its working memory in again (about 110,000 faults per 8x512 forward pass).
+  page-faults its working memory in again.
   :func:`tune_cpu_allocator` raises the mmap and trim thresholds (``mallopt``) so freed blocks are
   reused within a call; :func:`release_free_memory` (``malloc_trim``) hands the free heap back at the
   end of each ``encode`` call, so memory does not pile up across calls.
@@ -60,6 +60,8 @@ _lock = threading.Lock()
 _allocator_applied: bool | None = None
 _libc: ctypes.CDLL | None = None
 _openmp_hint_logged = False
+#: What ``import instructor_integrations`` set in the environment (logged by the first CPU encoder).
+_set_at_import: dict[str, str] = {}
 
 
 def cpu_tuning_enabled() -> bool:
@@ -88,6 +90,7 @@ def apply_openmp_defaults() -> dict[str, str]:
         return {}
     changed = {key: value for key, value in OPENMP_DEFAULTS.items() if key not in os.environ}
     os.environ.update(changed)
+    _set_at_import.update(changed)
     return changed
 
 
@@ -178,12 +181,21 @@ def tune_cpu_process() -> None:
     tune_cpu_allocator()
     global _openmp_hint_logged
     with _lock:
-        if _openmp_hint_logged or openmp_defaults_in_force():
+        if _openmp_hint_logged:
             return
         _openmp_hint_logged = True
+        if openmp_defaults_in_force():
+            if _set_at_import:  # said once, now that logging is likely set up
+                logger.info(
+                    "import instructor_integrations set %s (OpenMP threads wait spinning between operators, for CPU "
+                    "speed); set %s=0 before the import to leave the environment alone",
+                    " ".join(f"{key}={value}" for key, value in _set_at_import.items()),
+                    _ENV,
+                )
+            return
         logger.info(
             "torch was imported before instructor_integrations, so OpenMP threads sleep between operators "
-            "(up to 2x slower on some CPUs): set %s in the environment before starting Python, or import "
+            "(slower on many CPUs): set %s in the environment before starting Python, or import "
             "instructor_integrations first. See docs/performance.md.",
             " ".join(f"{key}={value}" for key, value in OPENMP_DEFAULTS.items()),
         )

@@ -4,17 +4,13 @@ On a CPU with AVX512-BF16 but without AMX tiles (AMD Zen 4 and 5, Intel Cooper L
 fused CPU attention (``scaled_dot_product_attention``'s flash kernel) runs well below the speed of
 the same work done as three plain operators: scores by batched matmul, softmax, and a second batched
 matmul, taken a block of (sample, head) pairs at a time so that each block's scores stay in the
-core's cache. Measured on a 2-core AMD EPYC (Zen 5) VM (``benchmarks/cpu_attention.py``): one
-attention call of all-MiniLM-L6-v2's 16 x 256 batch 1.6x-1.8x faster, of the instructor-base shape
-(8 x 512, T5 position bias and padding) 2.4x-2.5x; whole ``encode`` calls 1.11-1.19x (MiniLM) and
-1.23-1.24x (instructor-base) in three runs. On a CPU with AMX the fused kernel runs its
-matmuls on the tiles and was the faster one (17 ms against 27-30 ms for the 16 x 256 batch on a
-Sapphire Rapids VM), so the encoder uses this function only where ``amx_bf16`` is absent (see
-``docs/performance.md``).
+core's cache (``benchmarks/cpu_attention.py`` compares the two; its results are in the performance
+log). On a CPU with AMX the fused kernel runs its matmuls on the tiles and is the faster one, so the
+encoder uses this function only where ``amx_bf16`` is absent (see ``docs/performance.md``).
 
 The results are those of attention in bfloat16: the scores are rounded to bfloat16 before the
 softmax, where the fused kernel keeps them in float32. On the SciFact abstracts and queries with
-all-MiniLM-L6-v2 the vectors stay within cosine 0.9999 of float32 (a test checks 0.999 on the
+all-MiniLM-L6-v2 the vectors stay close to float32's (a test holds them within cosine 0.999 on the
 fixture).
 
 It is registered through transformers' public extension points (``AttentionInterface``, and
@@ -37,8 +33,8 @@ from ._attention import once_per_forward, register_attention, switch_attention
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_cpu_blocked"
 
-#: Bytes of bfloat16 scores per block: 12 heads x 256 x 256 (one MiniLM sample at its cap). Of 384 KiB
-#: to 3 MiB, 1.5 and 3 MiB measured fastest on the Zen 5 VM, within noise of each other.
+#: Bytes of bfloat16 scores per block: 12 heads x 256 x 256 (one MiniLM sample at its cap); among the
+#: fastest of the block sizes tried (the performance log).
 BLOCK_BYTES = 12 * 256 * 256 * 2
 
 
@@ -159,8 +155,7 @@ def _contiguous_bias(module: torch.nn.Module, bias: torch.Tensor) -> torch.Tenso
     """``bias`` laid out (batch, heads, q, k) in memory, copied once per forward pass.
 
     T5 computes its relative-position bias as a (1, heads, q, k) view of a (q, k, heads) tensor, so a
-    block of heads read from it is a strided gather (measured: a quarter of a one-thread forward pass of
-    the instructor-base shape when each block read the view).
+    block of heads read from it is a strided gather: slow enough, read per block, to matter.
     """
     if bias.is_contiguous():
         return bias

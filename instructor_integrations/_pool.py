@@ -2,7 +2,7 @@
 
 On a CPU, one process running a small encoder on all cores spends much of each operator waiting for
 its OpenMP threads; several processes with fewer threads each keep every core busy on its own batch
-(measured with all-MiniLM-L6-v2 in bfloat16 on a 2-core AMX CPU: docs/performance.md). On CUDA the
+(see docs/performance.md for when it pays). On CUDA the
 workers share one GPU: each tokenizes and runs sentence-transformers' per-text work under its own
 interpreter lock, which pays when the compiled model leaves the host as the bottleneck.
 :class:`WorkerPool` starts the processes with the ``spawn`` method (``fork`` after torch has started

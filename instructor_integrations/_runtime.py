@@ -111,7 +111,7 @@ def resolve_plan(device: torch.device, dtype: str | torch.dtype, precision: str 
 
     * ``precision="exact"``: float32 everywhere (reference parity).
     * ``precision="fast"``: bfloat16 weights on CUDA devices with bf16 and on CPUs with AMX or
-      AVX512-BF16 (measured 1.5x faster than float32 weights under bf16 autocast on such a CPU);
+      AVX512-BF16 (bfloat16 weights rather than float32 weights under bf16 autocast: faster there);
       float32 elsewhere (never float16: T5 overflows).
     * ``precision=None``: ``dtype`` decides; ``"auto"`` is bfloat16 on CUDA with bf16, else float32.
 

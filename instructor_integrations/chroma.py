@@ -56,6 +56,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         max_seq_length: Token limit per input (``None``: the model's default).
         instructor_pooling: Force INSTRUCTOR pooling on or off (``None``: detect).
         batch_size: Rows per forward pass.
+        show_progress_bar: Show a progress bar while embedding documents. Not saved in the collection config.
         compile: Compile the model's forward (see
             :class:`~instructor_integrations.encoder.InstructorEncoder`): about 30 s once, then faster
             for large ingests. Not saved in the collection config (a choice for this process).
@@ -90,6 +91,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         max_seq_length: int | None = None,
         instructor_pooling: bool | None = None,
         batch_size: int | None = None,
+        show_progress_bar: bool = False,
         compile: bool = False,
         num_workers: int = 1,
         encoder: Encoder | None = None,
@@ -105,6 +107,8 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self.max_seq_length = max_seq_length
         self.instructor_pooling = instructor_pooling
         self.batch_size = batch_size
+        check_bool(show_progress_bar, "show_progress_bar")
+        self.show_progress_bar = show_progress_bar
         check_bool(compile, "compile")
         self.compile = compile
         check_positive_int(num_workers, "num_workers")
@@ -125,7 +129,13 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
 
     def _embed(self, input: Any, instruction: str, priority: Priority) -> list[np.ndarray]:
         texts = check_texts(input, "input")
-        vectors = self.encoder.encode(texts, instruction, batch_size=self.batch_size, priority=priority)
+        vectors = self.encoder.encode(
+            texts,
+            instruction,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar and priority == "bulk",
+            priority=priority,
+        )
         return list(vectors)
 
     def __call__(self, input: Any) -> list[np.ndarray]:

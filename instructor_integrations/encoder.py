@@ -58,11 +58,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "hkunlp/instructor-large"
 INSTRUCTOR_HUB_NAMES = frozenset({"hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"})
-#: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (measured best of 2k-32k on
-#: a 2-core AMX machine, instructor-base architecture; see docs/performance.md).
+#: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (the best of the budgets tried;
+#: see the performance log).
 CPU_TOKEN_BUDGET = 4096
-#: Padded tokens per forward pass on CUDA for ``token_budget="auto"``: the H200 benchmark's setting
-#: (131,072 measured no faster). It bounds the activation memory of a large ``batch_size``.
+#: Padded tokens per forward pass on CUDA for ``token_budget="auto"``: the GPU benchmark's setting (larger
+#: budgets were no faster). It bounds the activation memory of a large ``batch_size``.
 CUDA_TOKEN_BUDGET = 65536
 _AUTO_TOKEN_BUDGETS = {"cpu": CPU_TOKEN_BUDGET, "cuda": CUDA_TOKEN_BUDGET}
 #: Threads that feed a CUDA device (see ``InstructorEncoder._feed``).
@@ -115,17 +115,17 @@ class InstructorEncoder:
         precision: ``None`` (``dtype`` decides), ``"exact"`` (float32 everywhere, reference parity) or
             ``"fast"`` (bfloat16 where the hardware runs it fast: CUDA with bf16, CPUs with AMX or
             AVX512-BF16; float32 elsewhere; on a CPU with AVX512-BF16 but no AMX, such as AMD Zen 4
-            and 5, attention runs in cache-sized blocks of plain operators, which measured faster there
-            than PyTorch's fused kernel). Give either ``dtype`` or ``precision``.
+            and 5, attention runs in cache-sized blocks of plain operators, faster there than PyTorch's
+            fused kernel). Give either ``dtype`` or ``precision``.
         max_seq_length: Token limit per input. ``None``: 512 for INSTRUCTOR pooling (the reference's
             hard-coded cap), the checkpoint's own setting otherwise.
         batch_size: Rows per forward pass, at most. On a GPU the default of 32 leaves most of the
-            device idle: the GPU numbers in docs/performance.md were measured with ``batch_size=1024``,
-            the token budget keeping batches of long inputs smaller.
+            device idle: use a large one (the guide's GPU settings use 1024), the token budget keeping
+            batches of long inputs smaller.
         token_budget: Cap on padded tokens per forward pass (rows x longest row). Batches are formed
             from inputs sorted by token count, so long inputs go in smaller batches. ``"auto"``:
-            4096 on the CPU (bounds a batch's working memory; as fast as row-only batches with this
-            package's CPU settings), 65536 on CUDA (bounds the memory of a large ``batch_size``), no cap
+            4096 on the CPU (bounds a batch's working memory, at no cost in speed with this package's
+            CPU settings), 65536 on CUDA (bounds the memory of a large ``batch_size``), no cap
             elsewhere; ``None``: no cap.
         cache_folder: Where hub models are cached (default: the Hugging Face cache).
         local_files_only: Never touch the network. ``None`` follows ``HF_HUB_OFFLINE``.
@@ -134,30 +134,25 @@ class InstructorEncoder:
             INSTRUCTOR checkpoints (see :func:`is_instructor_checkpoint`), off otherwise.
         show_progress_bar: Default for :meth:`encode`; ``None`` shows a bar only on a terminal.
         compile: Compile the transformer's forward with ``torch.compile(dynamic=True)`` (on the CPU
-            with Inductor's weight freezing). The first call compiles for about 30 s, and so does the
-            first call with a batch of a different kind: ``torch.compile`` gives batches of one row (a
-            single query) a graph of their own, and one graph serves all larger batches. Measured on a
-            2-core AMX CPU in ``precision="fast"``: 1.45x the throughput of eager over 105k tokens
-            (docs/performance.md), while for all-MiniLM-L6-v2 it gained nothing end to end. On an
-            H200 with the instructor-large architecture: 1.2-1.3x eager, after 55-80 s of compiling.
-            Worth trying for large corpora on T5-sized models, not for a few queries. Off by default.
+            with Inductor's weight freezing). The first call compiles (tens of seconds), and so does
+            the first call with a batch of a different kind: ``torch.compile`` gives batches of one row
+            (a single query) a graph of their own, and one graph serves all larger batches. It pays on
+            large corpora with T5-sized models (CPU and GPU), not for small models or a few queries
+            (docs/performance.md). Off by default.
         num_workers: CPU and CUDA. With 2 or more, calls that make more than one batch run in that
             many worker processes, each with its own copy of the model (on the CPU with an equal share
             of the torch threads; on CUDA all on this encoder's GPU); the batches are planned here and
-            the results come back in order. Measured with all-MiniLM-L6-v2 in ``precision="fast"`` on a
-            2-core AMX CPU: 1.1-2.0x the tokens/s of one process in alternations, 1.26x over all of
-            SciFact. On an H200 with the instructor-large architecture it pays only with
-            ``compile=True`` (3 and 4 workers: 1.16x and 1.27x one compiled process, whose tokenization
-            and sentence-transformers' per-text work then run in parallel); without compiling, 2-4
-            workers were 0.83-0.96x one process with its two feeding threads (docs/performance.md).
-            The workers start (spawn) on the first such call, which then takes the time of loading
+            the results come back in order. On a CPU it pays for small models (the processes keep every
+            core busy); on a GPU only with ``compile=True``, where tokenization and
+            sentence-transformers' per-text work become the bottleneck (docs/performance.md). The
+            workers start (spawn) on the first such call, which then takes the time of loading
             the model (and of compiling, in each worker); they hold ``num_workers`` more copies of the
             model in memory until :meth:`close`. A script must start from an
             ``if __name__ == "__main__":`` block, as with any spawned process. Default 1: no workers.
 
     On CUDA, a call that makes more than one batch runs its batches from two threads, each on a CUDA
-    stream of its own, so one tokenizes while the other's batch runs on the device (1.1-1.6x the
-    tokens/s of one thread on an H200; the results are the same). Two batches are then on the device
+    stream of its own, so one tokenizes while the other's batch runs on the device (faster; the
+    results are the same). Two batches are then on the device
     at once, so peak activation memory is that of two batches: a ``batch_size`` sized to fill the
     device's memory with one batch should be halved.
 
@@ -297,7 +292,7 @@ class InstructorEncoder:
             release_free_memory()
 
     def _wants_blocked_attention(self, compile_forward: bool) -> bool:
-        """bfloat16 on a CPU with AVX512-BF16 but no AMX, eager: where the blocked attention measured faster."""
+        """bfloat16 on a CPU with AVX512-BF16 but no AMX, eager: where the blocked attention is the faster one."""
         return (
             self.plan.device.type == "cpu"
             and self.plan.weight_dtype == torch.bfloat16

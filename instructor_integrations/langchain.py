@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
+from ._adapter import AdapterSettings, canonical_names, resolve_encoder, resolve_instructions
 from ._optional import require
 from ._protocol import Encoder
 from ._validation import check_text, check_texts
@@ -20,11 +20,17 @@ _splitters = require("langchain_text_splitters", "langchain")
 
 __all__ = ["InstructorEmbeddings", "InstructorTextSplitter"]
 
+#: LangChain's names (``HuggingFaceInstructEmbeddings``) -> the names every adapter here shares.
+_LEGACY = {"embed_instruction": "document_instruction", "show_progress": "show_progress_bar"}
+
 
 class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[misc, name-defined]
     """INSTRUCTOR embeddings for LangChain: documents and queries each get their own instruction.
 
-    A drop-in replacement for ``HuggingFaceInstructEmbeddings`` on the current stack.
+    A drop-in replacement for ``HuggingFaceInstructEmbeddings`` on the current stack. The settings have
+    the names every adapter of this package shares (``document_instruction``, ``query_instruction``,
+    ``show_progress_bar``...); LangChain's legacy names ``embed_instruction`` and ``show_progress`` work
+    too, in the constructor and as attributes.
 
     Examples:
         >>> from instructor_integrations.langchain import InstructorEmbeddings
@@ -39,8 +45,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
 
     model_name: str = DEFAULT_MODEL
     """Hub name or local folder of the sentence-transformers checkpoint."""
-    embed_instruction: str | None = None
-    """Instruction for documents. Default: from ``task``, else "Represent the document for retrieval: "."""
+    document_instruction: str | None = None
+    """Instruction for documents (legacy name ``embed_instruction``). Default: from ``task``, else generic."""
     query_instruction: str | None = None
     """Instruction for queries. Default: from ``task``, else the generic retrieval query instruction."""
     task: str | None = None
@@ -57,8 +63,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     """Leave the instruction's tokens out of mean pooling; None: on for INSTRUCTOR checkpoints only."""
     batch_size: int = Field(default=32, gt=0)
     """Rows per forward pass."""
-    show_progress: bool = False
-    """Show a progress bar while embedding documents."""
+    show_progress_bar: bool = False
+    """Show a progress bar while embedding documents (legacy name ``show_progress``)."""
     compile: bool = False
     """Compile the model's forward (about 30 s once; faster for large document sets)."""
     num_workers: int = Field(default=1, gt=0)
@@ -68,12 +74,19 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
 
     _encoder: Encoder = PrivateAttr()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return canonical_names(data, _LEGACY, "InstructorEmbeddings")
+        return data
+
     @model_validator(mode="after")
     def _load(self) -> InstructorEmbeddings:
         query, document = resolve_instructions(
-            self.task, self.query_instruction, self.embed_instruction, self.model_name
+            self.task, self.query_instruction, self.document_instruction, self.model_name
         )
-        self.query_instruction, self.embed_instruction = query, document
+        self.query_instruction, self.document_instruction = query, document
         settings = AdapterSettings(
             self.model_name,
             self.device,
@@ -88,18 +101,28 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         return self
 
     @property
+    def embed_instruction(self) -> str | None:
+        """``document_instruction`` under LangChain's legacy name."""
+        return self.document_instruction
+
+    @property
+    def show_progress(self) -> bool:
+        """``show_progress_bar`` under LangChain's legacy name."""
+        return self.show_progress_bar
+
+    @property
     def instructor_encoder(self) -> Encoder:
         """The shared encoder behind this object."""
         return self._encoder
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents with ``embed_instruction``."""
+        """Embed documents with ``document_instruction``."""
         items = check_texts(texts)
         vectors = self._encoder.encode(
             items,
-            self.embed_instruction,
+            self.document_instruction,
             batch_size=self.batch_size,
-            show_progress_bar=self.show_progress,
+            show_progress_bar=self.show_progress_bar,
             priority="bulk",
         )
         result: list[list[float]] = vectors.tolist()
@@ -115,7 +138,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         """Embed documents; the event loop runs on while they wait on the encoder's queue."""
         items = check_texts(texts)
         vectors = await self._encoder.aencode(
-            items, self.embed_instruction, batch_size=self.batch_size, priority="bulk"
+            items, self.document_instruction, batch_size=self.batch_size, priority="bulk"
         )
         result: list[list[float]] = vectors.tolist()
         return result
@@ -130,7 +153,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     def text_splitter(
         self, *, chunk_tokens: int | None = None, chunk_overlap_tokens: int = 0, markdown: bool = False
     ) -> InstructorTextSplitter:
-        """A LangChain ``TextSplitter`` whose chunks fit this model with ``embed_instruction``: none is truncated.
+        """A LangChain ``TextSplitter`` whose chunks fit this model with ``document_instruction``: none is truncated.
 
         Chunks are measured in the model's tokens (see :class:`~instructor_integrations.chunking.Chunker`).
         Needs the model's tokenizer: an in-process encoder (not a ``RemoteEncoder``).
@@ -150,7 +173,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
 
         chunker = Chunker.for_encoder(
             self._encoder,
-            self.embed_instruction,
+            self.document_instruction,
             max_tokens=chunk_tokens,
             overlap_tokens=chunk_overlap_tokens,
             markdown=markdown,

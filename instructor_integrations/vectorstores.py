@@ -478,9 +478,9 @@ def llama_index_index(
 ) -> Any:
     """A LlamaIndex ``VectorStoreIndex`` stored in a Chroma collection, with INSTRUCTOR embeddings.
 
-    With ``documents`` (split into nodes by LlamaIndex) or ``nodes`` (inserted as they are), the
-    inserts go in batches within the client's maximum batch size (LlamaIndex's ``ChromaVectorStore``
-    alone would send up to 41,665 rows at once).
+    With ``documents`` (split into nodes that fit the model: ``InstructorEmbedding.node_parser()``) or
+    ``nodes`` (inserted as they are), the inserts go in batches within the client's maximum batch size
+    (LlamaIndex's ``ChromaVectorStore`` alone would send up to 41,665 rows at once).
 
     Args:
         collection: The Chroma collection.
@@ -525,10 +525,19 @@ def llama_index_index(
             insert_batch_size=_max_batch(client, None),
             show_progress=show_progress,
         )
+    # Documents are cut by the model's tokens (nothing truncated) when the embed model can say how.
+    options: dict[str, Any] = {}
+    node_parser = getattr(embed_model, "node_parser", None)
+    if callable(node_parser):
+        try:
+            options["transformations"] = [node_parser()]
+        except TypeError as exc:  # no tokenizer here (a RemoteEncoder): LlamaIndex's own splitter
+            logger.info("Documents split by LlamaIndex's default splitter: %s", exc)
     return core.VectorStoreIndex.from_documents(
         list(documents or []),
         storage_context=storage,
         embed_model=embed_model,
         insert_batch_size=_max_batch(client, None),
         show_progress=show_progress,
+        **options,
     )

@@ -163,7 +163,7 @@ def _search_langchain(
 
     embeddings = InstructorEmbeddings(
         model_name=encoder.model_name,
-        embed_instruction=document or "",
+        document_instruction=document or "",
         query_instruction=query or "",
         batch_size=batch_size,
         encoder=encoder,
@@ -197,7 +197,7 @@ def _search_llama_index(
     collection = client.create_collection("eval", configuration={"hnsw": EVAL_HNSW})
     embed_model = InstructorEmbedding(
         model_name=encoder.model_name,
-        text_instruction=document or "",
+        document_instruction=document or "",
         query_instruction=query or "",
         embed_batch_size=batch_size,
         encoder=encoder,

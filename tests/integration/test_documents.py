@@ -250,3 +250,22 @@ def test_an_edit_replaces_its_chunks_in_a_chroma_server_too(chroma_server, tmp_p
     collection = chromadb.HttpClient(host=host, port=port).get_collection("edits")
     assert second["added"] == 0 and second["removed"] == first["chunks"] - second["chunks"] > 0
     assert collection.count() == second["chunks"]
+
+
+def test_llama_index_index_cuts_documents_to_fit_with_their_metadata(tmp_path, tiny_encoder):
+    import chromadb
+    from llama_index.core import Document
+
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.vectorstores import get_collection, llama_index_index
+
+    ef = InstructorEmbeddingFunction(encoder=tiny_encoder, document_instruction=DOC_INSTRUCTION)
+    collection = get_collection(chromadb.EphemeralClient(), "li-long", embedding=ef)
+    text = "Tides are the rise and fall of the sea. " * 300 + SCRIPTS[0]
+    document = Document(text=text, metadata={"source": "tides.md", "topic": "oceans"})
+    llama_index_index(collection, documents=[document], encoder=tiny_encoder, text_instruction=DOC_INSTRUCTION)
+    chunks = collection.get(include=["documents"])["documents"]
+    assert len(chunks) > 2
+    # What LlamaIndex embeds: the metadata text, a blank line, the chunk.
+    embedded = [f"source: tides.md\ntopic: oceans\n\n{chunk}" for chunk in chunks]
+    assert max(tiny_encoder.count_tokens(embedded, DOC_INSTRUCTION)) <= tiny_encoder.max_seq_length

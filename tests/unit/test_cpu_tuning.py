@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import platform
 import subprocess
@@ -163,3 +164,19 @@ def test_cpu_encode_hands_free_memory_back_after_each_call(
         time.sleep(0.01)
     time.sleep(0.2)
     assert calls == [1]  # once per call, not once per batch
+
+
+def test_each_process_wide_change_is_logged_once_with_its_switch(tiny_path: str) -> None:
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+        "import instructor_integrations as ii\n"
+        f"ii.InstructorEncoder({tiny_path!r}, device='cpu'); ii.InstructorEncoder({tiny_path!r}, device='cpu')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), timeout=300, check=True
+    ).stdout
+    spin = [line for line in out.splitlines() if "set GOMP_SPINCOUNT=10000000" in line]
+    assert len(spin) == 1 and "INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0" in spin[0]
+    if ctypes.util.find_library("c") and "LD_PRELOAD" not in os.environ:  # glibc's malloc, not a preloaded one
+        malloc = [line for line in out.splitlines() if "Tuned glibc malloc" in line]
+        assert len(malloc) == 1 and "INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0" in malloc[0]

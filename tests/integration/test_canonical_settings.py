@@ -1,0 +1,91 @@
+"""One name per concept across the three adapters; each framework's legacy names keep working."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.integration
+DOC = "Represent the tide document: "
+QUERY = "Represent the tide question: "
+CANONICAL = {
+    "model_name": str(TINY),
+    "document_instruction": DOC,
+    "query_instruction": QUERY,
+    "device": "cpu",
+    "dtype": "auto",
+    "precision": "exact",
+    "max_seq_length": 128,
+    "instructor_pooling": True,
+    "batch_size": 8,
+    "show_progress_bar": False,
+    "compile": False,
+}
+
+
+def adapters(settings: dict):
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.langchain import InstructorEmbeddings
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    return {
+        "langchain": InstructorEmbeddings(**settings),
+        "llama_index": InstructorEmbedding(**settings),
+        "chroma": InstructorEmbeddingFunction(**settings),
+    }
+
+
+def test_the_three_adapters_take_the_same_canonical_settings():
+    built = adapters(CANONICAL)
+    for name, adapter in built.items():
+        for key in ("document_instruction", "query_instruction", "batch_size", "show_progress_bar"):
+            assert getattr(adapter, key) == CANONICAL[key], (name, key)
+    encoders = {name: (a.instructor_encoder if name != "chroma" else a.encoder) for name, a in built.items()}
+    assert len({id(encoder) for encoder in encoders.values()}) == 1  # one shared encoder for these settings
+    (encoder,) = set(encoders.values())
+    assert (encoder.max_seq_length, encoder.precision, encoder.instructor_pooling) == (128, "exact", True)
+    texts = ["Tides follow the moon.", "Bees dance."]
+    expected = encoder.encode(texts, DOC)
+    np.testing.assert_allclose(built["langchain"].embed_documents(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(built["llama_index"].get_text_embedding_batch(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(built["chroma"](texts)), expected, atol=1e-6)
+
+
+def test_legacy_names_still_work_and_read_back():
+    from instructor_integrations.langchain import InstructorEmbeddings
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    lc = InstructorEmbeddings(model_name=str(TINY), device="cpu", embed_instruction=DOC, show_progress=True)
+    assert (lc.document_instruction, lc.embed_instruction, lc.show_progress_bar, lc.show_progress) == (
+        DOC, DOC, True, True,
+    )  # fmt: skip
+    li = InstructorEmbedding(
+        model_name=str(TINY), device="cpu", text_instruction=DOC, show_progress=True, embed_batch_size=4
+    )
+    assert (li.document_instruction, li.text_instruction, li.show_progress_bar, li.batch_size) == (DOC, DOC, True, 4)
+    # LlamaIndex's serialization round-trips under the canonical names.
+    again = InstructorEmbedding.from_dict(li.to_dict())
+    assert (again.document_instruction, again.embed_batch_size) == (DOC, 4)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "settings", "message"),
+    [
+        ("langchain", {"embed_instruction": "a", "document_instruction": "b"},
+         "give document_instruction= or its legacy name embed_instruction=, not both"),
+        ("langchain", {"show_progress": True, "show_progress_bar": True},
+         "give show_progress_bar= or its legacy name show_progress=, not both"),
+        ("llama_index", {"text_instruction": "a", "document_instruction": "b"},
+         "give document_instruction= or its legacy name text_instruction=, not both"),
+        ("llama_index", {"batch_size": 4, "embed_batch_size": 8}, "give batch_size= or embed_batch_size=, not both"),
+    ],
+)  # fmt: skip
+def test_both_names_of_one_setting_are_refused(adapter, settings, message):
+    from instructor_integrations.langchain import InstructorEmbeddings
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    cls = InstructorEmbeddings if adapter == "langchain" else InstructorEmbedding
+    with pytest.raises(ValueError, match=message):
+        cls(model_name=str(TINY), device="cpu", **settings)
