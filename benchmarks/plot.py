@@ -50,7 +50,7 @@ def main() -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
     # The 2-core CPU benchmarks on both VMs they ran on: the AMX Xeon, and the Zen 5 EPYC (no AMX).
     cpu = dict(load("encoder_throughput.json")["results"])
-    cpu.update({f"{n} (Zen 5)": r for n, r in load("encoder_throughput_zen5_rerun.json")["results"].items()})
+    cpu.update({f"{n} (Zen 5)": r for n, r in load("encoder_throughput_zen5.json")["results"].items()})
     bars(axes[0], "T5-base encoder, SciFact mix, 2-core Xeon / Zen 5", cpu, "tokens_per_s", "tokens/s")
     ingest = dict(load("scifact_ingest.json")["results"])
     ingest.update({f"{n} (Zen 5)": r for n, r in load("scifact_ingest_zen5.json")["results"].items()})

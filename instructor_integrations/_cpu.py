@@ -121,7 +121,7 @@ def tune_cpu_allocator() -> bool:
         True when the settings are in force (set now or by an earlier call), False where they do not
         apply: not glibc, an allocator preloaded with ``LD_PRELOAD``, or ``mallopt`` refused.
 
-    See ``tests/unit/test_cpu_tuning.py`` for the calls it makes, and ``benchmarks/cpu_allocator.py`` for
+    See ``tests/unit/test_cpu_tuning.py`` for the calls it makes, and ``benchmarks/experiments/cpu_allocator.py`` for
     their effect on page faults and resident memory.
     """
     global _allocator_applied

@@ -4,7 +4,7 @@ On a CPU with AVX512-BF16 but without AMX tiles (AMD Zen 4 and 5, Intel Cooper L
 fused CPU attention (``scaled_dot_product_attention``'s flash kernel) runs well below the speed of
 the same work done as three plain operators: scores by batched matmul, softmax, and a second batched
 matmul, taken a block of (sample, head) pairs at a time so that each block's scores stay in the
-core's cache (``benchmarks/cpu_attention.py`` compares the two; its results are in the performance
+core's cache (``benchmarks/experiments/cpu_attention.py`` compares the two; its results are in the performance
 log). On a CPU with AMX the fused kernel runs its matmuls on the tiles and is the faster one, so the
 encoder uses this function only where ``amx_bf16`` is absent (see ``docs/performance.md``).
 

@@ -13,15 +13,20 @@ from pathlib import Path
 from typing import Any
 
 MARKER = "<!-- presets-table -->"
-RESULTS = re.compile(r"<!-- results: ([a-z_]+) -->")
+RESULTS = re.compile(r"<!-- results: ([a-z0-9_]+) -->")
 BENCHMARKS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 
 def machine_line(data: dict[str, Any]) -> str:
     m = data.get("machine", {})
-    flags = ", ".join(m.get("cpu_bf16_flags") or []) or "no bf16"
+    if "gpu" in m:
+        hardware = f"{m['gpu']}, {m.get('cores', '?')} CPU cores"
+    elif "cpu_bf16_flags" in m:  # recorded since the bf16 flags were; older results say only the CPU
+        hardware = f"{m.get('cores', '?')} cores, {', '.join(m['cpu_bf16_flags']) or 'no bf16'}"
+    else:
+        hardware = f"{m.get('cores', '?')} cores"
     return (
-        f"*Measured on {m.get('cpu', '?')} ({m.get('cores', '?')} cores, {flags}), torch {m.get('torch', '?')}, "
+        f"*Measured on {m.get('cpu', '?')} ({hardware}), torch {m.get('torch', '?')}, "
         f"commit {m.get('commit', '?')}: `docs/benchmarks/{data['_name']}.json`.*"
     )
 
@@ -76,13 +81,100 @@ def serve_load_table(data: dict[str, Any]) -> str:
     )
 
 
-RENDERERS = {"chunking": chunking_table, "serve_load": serve_load_table}
+def encoder_throughput_table(data: dict[str, Any]) -> str:
+    workload = data.get("workload", {})
+    rows = [
+        f"{workload.get('docs', '?')} SciFact abstracts + {workload.get('queries', '?')} queries, "
+        f"{workload.get('tokens', 0):,} tokens, instructor-{data.get('arch', 'base')} architecture; "
+        f"{data.get('rounds', 1)} round(s), ratio = median of per-round ratios.",
+        "",
+        "| variant | tokens/s | vs sentence-transformers fp32 |",
+        "| --- | --- | --- |",
+    ]
+    for name, row in data["results"].items():
+        rows.append(f"| `{name}` | {row['tokens_per_s']:,.0f} | {row['speedup']}x |")
+    return "\n".join(rows)
+
+
+def scifact_ingest_table(data: dict[str, Any]) -> str:
+    rows = [
+        f"{data.get('documents', '?'):,} SciFact documents into Chroma, {data.get('rounds', 1)} round(s).",
+        "",
+        "| variant | documents/s | vs sentence-transformers fp32 | nDCG@10 (exact search) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, row in data["results"].items():
+        ndcg = row.get("ndcg@10_exact_search", row.get("ndcg@10", "-"))
+        rows.append(f"| `{name}` | {row['docs_per_s']} | {row['speedup']}x | {ndcg} |")
+    return "\n".join(rows)
+
+
+def gpu_table(data: dict[str, Any]) -> str:
+    workload = data.get("workload", {})
+    rows = [
+        f"{workload.get('texts', 0):,} texts, mean {workload.get('mean_tokens', 0):.0f} tokens, instructor-"
+        f"{data.get('arch', 'large')} architecture, {data.get('device', 'GPU')}; MFU against "
+        f"{data.get('peak_bf16_tflops', '?')} TFLOP/s bf16.",
+        "",
+        "| setting | tokens/s | MFU |",
+        "| --- | --- | --- |",
+    ]
+    for name, row in data["results"].items():
+        rows.append(f"| {name} | {row['tokens_per_s']:,} | {100 * row['mfu']:.1f}% |")
+    return "\n".join(rows)
+
+
+def concurrency_table(data: dict[str, Any]) -> str:
+    q, d, e = data["concurrent_queries"], data["queries_during_ingest"], data["exactness"]
+    return "\n".join(
+        [
+            "| measure | value |",
+            "| --- | --- |",
+            f"| concurrent `aembed_query` / one `encode` call, queries/s | {q['concurrent_aembed_query_qps']:.0f} / "
+            f"{q['one_encode_call_qps']:.0f} ({q['ratio']:.2f}x) |",
+            f"| query p99 during a {d['documents']:,}-document ingest | {d['during_ingest_p99_ms']:.0f} ms (bound: "
+            f"longest bulk pass {d['longest_bulk_batch_ms']:.0f} ms + 3 x idle p99 {d['idle_p99_ms']:.0f} ms = "
+            f"{d['bound_ms']:.0f} ms) |",
+            f"| ingest wall time with queries / alone | {1 + d['ingest_growth']:.3f}x |",
+            f"| {e['threads']} threads x {e['calls_per_thread']} calls against a serial run | largest difference "
+            f"{e['max_abs_diff']:.1e} |",
+        ]
+    )
+
+
+def adapter_overhead_table(data: dict[str, Any]) -> str:
+    rows = [f"{data['texts']:,} STS sentences.", "", "| path | seconds | vs the core encoder |", "| --- | --- | --- |"]
+    for name, row in data["results"].items():
+        rows.append(f"| {name} | {row['seconds']} | {row['ratio_to_core']}x |")
+    return "\n".join(rows)
+
+
+def ingest_memory_table(data: dict[str, Any]) -> str:
+    rows = ["| documents | peak RSS | seconds |", "| --- | --- | --- |"]
+    for row in data["rows"]:
+        rows.append(f"| {row['documents']:,} | {row['peak_rss_mib']:,.0f} MiB | {row['seconds']} |")
+    rows += ["", f"Peak memory, largest over smallest: {data['ratio']}x."]
+    return "\n".join(rows)
+
+
+RENDERERS = {
+    "chunking": chunking_table,
+    "serve_load": serve_load_table,
+    "encoder_throughput": encoder_throughput_table,
+    "scifact_ingest": scifact_ingest_table,
+    "gpu_throughput": gpu_table,
+    "concurrency": concurrency_table,
+    "adapter_overhead": adapter_overhead_table,
+    "ingest_memory": ingest_memory_table,
+}
 
 
 def results_block(name: str) -> str:
+    """The table of ``docs/benchmarks/NAME.json`` (the renderer of the longest matching prefix)."""
     data = json.loads((BENCHMARKS / f"{name}.json").read_text("utf-8"))
     data["_name"] = name
-    return RENDERERS[name](data) + "\n\n" + machine_line(data)
+    renderer = RENDERERS[max((key for key in RENDERERS if name.startswith(key)), key=len)]
+    return renderer(data) + "\n\n" + machine_line(data)
 
 
 def presets_table() -> str:

@@ -128,3 +128,37 @@ def _run_page(
                     env=env,
                 )
                 assert out.returncode == 0, f"{page.name}: {line}\n{out.stderr[-2000:]}"
+
+
+#: A measured figure: a ratio, a percentage, a duration or a rate, a memory size.
+MEASURED = re.compile(
+    r"\b\d+(\.\d+)?x\b|\b\d+(\.\d+)?\s?%|\b\d[\d,.]*\s?(ms|s|seconds|minutes|MiB|GiB)\b"
+    r"|\b\d[\d,.]*\s?(tokens|docs|documents|queries|requests|texts|characters|TFLOP)/s\b"
+)
+GUIDES = ["performance.md", "serving.md", "long-documents.md"]
+
+
+@pytest.mark.parametrize("page", [*GUIDES, "README.md"])
+def test_guides_carry_no_hand_typed_measurements(page: str) -> None:
+    """The guides' and the README's figures come from result files at build time (``<!-- results: NAME -->``).
+
+    The rule: outside code blocks, no ratio ("1.5x"), percentage, duration, rate or memory size is typed
+    into these pages. Setting values (``batch_size=1024``) and the published scores the evaluation
+    reproduces are not measurements of this code's speed and are allowed. The log page is the record
+    of experiments and is exempt.
+    """
+    text = (ROOT / page if page == "README.md" else ROOT / "docs" / page).read_text("utf-8")
+    prose = FENCE.sub("", text)
+    found = [m.group(0) for m in MEASURED.finditer(prose)]
+    assert not found, f"{page}: hand-typed measurements {found}; generate them from docs/benchmarks"
+
+
+def test_the_performance_guide_is_short_and_its_tables_render() -> None:
+    assert len((ROOT / "docs" / "performance.md").read_text("utf-8").splitlines()) <= 200
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import mkdocs_hooks
+
+    for page in GUIDES:
+        markdown = (ROOT / "docs" / page).read_text("utf-8")
+        rendered = mkdocs_hooks.on_page_markdown(markdown)
+        assert "<!-- results:" not in rendered and "Measured on" in rendered, page

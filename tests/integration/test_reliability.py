@@ -71,7 +71,7 @@ async def test_the_event_loop_runs_while_a_query_is_embedded(framework: str, mon
     """Deterministic: the embedding call waits until another task on the loop has run.
 
     Were the call made on the loop's thread, that task could never run and the call would give up
-    (the loop's lag and tick counts under load are measured by benchmarks/async_queries.py).
+    (the loop's lag and tick counts under load are measured by benchmarks/experiments/async_queries.py).
     """
     model, _, call = _async_model(framework)
     encoder = model.instructor_encoder

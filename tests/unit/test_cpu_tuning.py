@@ -26,7 +26,7 @@ def _run(code: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 class FakeLibc:
     """Stands in for glibc: records mallopt and malloc_trim calls (the effect on page faults and RSS is
-    measured by benchmarks/cpu_allocator.py, not here: it depends on the kernel's huge-page setting)."""
+    measured by benchmarks/experiments/cpu_allocator.py, not here: it depends on the kernel's huge-page setting)."""
 
     def __init__(self, accept: bool = True) -> None:
         self.calls: list[tuple[str, tuple[int, ...]]] = []

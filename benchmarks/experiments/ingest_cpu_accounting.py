@@ -7,7 +7,7 @@ seconds every thread of the main process and both worker processes spent during 
 CPU seconds over twice the wall time says how busy the machine was, and what perfect overlap of the
 main process's work with the workers' could still save.
 
-    python benchmarks/ingest_cpu_accounting.py [--docs 5183]
+    python benchmarks/experiments/ingest_cpu_accounting.py [--docs 5183]
 
 Prints the accounting; writes docs/benchmarks/ingest_cpu_accounting.json.
 """
@@ -19,6 +19,7 @@ import contextlib
 import glob
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -29,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import instructor_integrations  # noqa: F401  (the package's CPU settings, before torch loads)
 
 # isort: split
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, machine, scifact_workload, write_json
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -14,7 +14,7 @@ instructor-base architecture with random weights, 8 x 512). Quality is the cosin
 mean-pooled vector to torch float32's; it means something for MiniLM only (random weights put
 int8 quantisation in a range no trained model has).
 
-    python benchmarks/onnx_runtime.py [--models minilm,base --threads 1 --rounds 4]
+    python benchmarks/experiments/onnx_runtime.py [--models minilm,base --threads 1 --rounds 4]
 
 Needs the ``onnx`` package (``pip install onnx``), which this project does not depend on. Writes
 docs/benchmarks/onnx_runtime.json.
@@ -38,6 +38,8 @@ import instructor_integrations  # noqa: F401  (the package's CPU settings, befor
 # isort: split
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, SCIFACT, build_random_instructor, machine, scifact_workload, write_json
 
 SHAPES = {"minilm": (16, 256), "base": (8, 512)}

@@ -1,6 +1,6 @@
 """Event-loop lag while 200 concurrent async queries are embedded (moved from the tests).
 
-    python benchmarks/async_queries.py [--out docs/benchmarks/async_queries.json]
+    python benchmarks/experiments/async_queries.py [--out docs/benchmarks/async_queries.json]
 
 For LangChain's ``aembed_query`` and LlamaIndex's ``aget_query_embedding`` on the tiny checkpoint: the
 wall time of 200 concurrent queries, how often a 10 ms ticker task ran meanwhile and its largest lag,
@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, TINY, machine, write_json
 
 QUERIES = [f"question number {i} about {['tides', 'bees', 'volcanoes', 'vaccines'][i % 4]}?" for i in range(200)]

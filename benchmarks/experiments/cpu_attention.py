@@ -15,7 +15,7 @@ kernel. This script measures that choice on the machine it runs on, whatever the
    architecture (random weights) on 60 abstracts + 100 queries with the SciFact instructions. Also
    the smallest cosine of each to the float32 (``exact``) vectors.
 
-    python benchmarks/cpu_attention.py [--rounds 3]
+    python benchmarks/experiments/cpu_attention.py [--rounds 3]
 
 Prints ratios (SDPA time / blocked time; above 1 means blocked is faster); writes
 docs/benchmarks/cpu_attention.json.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import types
@@ -40,6 +41,8 @@ import instructor_integrations  # noqa: F401  (the package's CPU settings, befor
 # isort: split
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, build_random_instructor, machine, scifact_workload, write_json
 
 from instructor_integrations import InstructorEncoder, _cpu_attention

@@ -1,6 +1,6 @@
 """What the package's glibc malloc settings do to page faults and resident memory (moved from the tests).
 
-    python benchmarks/cpu_allocator.py [--out docs/benchmarks/cpu_allocator.json]
+    python benchmarks/experiments/cpu_allocator.py [--out docs/benchmarks/cpu_allocator.json]
 
 Two measurements, each against the untuned allocator in the same run:
 
@@ -21,6 +21,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, machine, write_json
 
 CHURN = textwrap.dedent(

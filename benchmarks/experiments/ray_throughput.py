@@ -4,7 +4,7 @@ Starts ``chroma run`` on 127.0.0.1 and a local Ray (2 CPUs), then ingests the sa
 with the packaged all-MiniLM-L6-v2 (precision="fast") through ``instructor_integrations.ray`` with
 one actor (2 CPUs) and with two actors (1 CPU each), into separate collections.
 
-    python benchmarks/ray_throughput.py [--docs 4000]
+    python benchmarks/experiments/ray_throughput.py [--docs 4000]
 
 Writes docs/benchmarks/ray_throughput.json.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, machine, write_json
 from ingest_memory import documents
 

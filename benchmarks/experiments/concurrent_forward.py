@@ -11,7 +11,7 @@ together. The settings are interleaved over ``--rounds`` rounds.
 Printed: tokens/s of each process, the pair's sum against one process alone, and the seconds the
 pair's rate implies for Benchmark 2's 1,242,251 tokens (the forward work alone, no Chroma).
 
-    python benchmarks/concurrent_forward.py [--seconds 15 --rounds 2]
+    python benchmarks/experiments/concurrent_forward.py [--seconds 15 --rounds 2]
 
 Writes docs/benchmarks/concurrent_forward.json.
 """
@@ -30,6 +30,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, machine, scifact_workload, write_json
 
 #: Tokens of all 5,183 SciFact documents after MiniLM's 256-token cap (Benchmark 2).
@@ -136,7 +137,7 @@ def main() -> None:
         args.out,
         {
             "benchmark": "concurrent_forward",
-            "command": " ".join(["python", "benchmarks/concurrent_forward.py", *sys.argv[1:]]),
+            "command": " ".join(["python", "benchmarks/experiments/concurrent_forward.py", *sys.argv[1:]]),
             "rows_per_batch": ROWS,
             "seconds_per_window": args.seconds,
             "rounds": rounds,

@@ -17,7 +17,7 @@ two ``encode`` calls per measurement as in Benchmark 1. One process; the variant
 * **instruction token counts once per distinct instruction**: the time to count the instruction again
   for every row, which the cache saves, against the time of the whole call.
 
-    python benchmarks/batching_choices.py [--docs 160 --queries 300 --rounds 3]
+    python benchmarks/experiments/batching_choices.py [--docs 160 --queries 300 --rounds 3]
 
 Writes docs/benchmarks/batching_choices.json.
 """
@@ -28,6 +28,7 @@ import argparse
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ import instructor_integrations  # noqa: F401  (the package's CPU settings, befor
 
 # isort: split
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, build_random_instructor, machine, scifact_workload, write_json
 
 
