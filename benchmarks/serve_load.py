@@ -116,7 +116,7 @@ async def queue_full(url: str, texts: list[str]) -> dict:
                 await asyncio.sleep(0.02)
 
         prober = asyncio.create_task(probe())
-        bodies = [{"input": texts[i : i + 4], "instruction": INSTRUCTION} for i in range(0, 4 * 256, 4)]
+        bodies = [{"input": texts[i : i + 4], "instruction": INSTRUCTION} for i in range(0, len(texts), 4)]
         responses = await asyncio.gather(*(client.post("/v1/embeddings", json=body) for body in bodies))
         done.set()
         await prober
@@ -169,16 +169,18 @@ def main() -> None:
     concurrent_rps = args.requests / load["elapsed"]
     sequential_rps = args.requests / alone["elapsed"]
 
+    storm = [texts[i % len(texts)] for i in range(4 * 256)]  # 256 requests of 4 texts
+    storm_reference = local.encode(storm, INSTRUCTION)
     small = Server(model, "--max-queued-rows", "32")
     try:
-        full = asyncio.run(queue_full(small.url, texts))
+        full = asyncio.run(queue_full(small.url, storm))
     finally:
         small.stop()
     wrong = 0
     for index, response in enumerate(full.pop("responses")):
         if response.status_code == 200:
             got = np.asarray([item["embedding"] for item in response.json()["data"]], dtype=np.float32)
-            wrong += not np.allclose(got, reference[4 * index : 4 * index + 4], atol=1e-5)
+            wrong += not np.allclose(got, storm_reference[4 * index : 4 * index + 4], atol=1e-5)
     full["mismatched"] = wrong
 
     ms = lambda values, q: round(1000 * float(np.percentile(values, q)), 2)  # noqa: E731

@@ -27,7 +27,7 @@ def machine_line(data: dict[str, Any]) -> str:
         hardware = f"{m.get('cores', '?')} cores"
     return (
         f"*Measured on {m.get('cpu', '?')} ({hardware}), torch {m.get('torch', '?')}, "
-        f"commit {m.get('commit', '?')}: `docs/benchmarks/{data['_name']}.json`.*"
+        f"commit {m.get('commit', '?')}: `{data['_path']}`.*"
     )
 
 
@@ -171,8 +171,11 @@ RENDERERS = {
 
 def results_block(name: str) -> str:
     """The table of ``docs/benchmarks/NAME.json`` (the renderer of the longest matching prefix)."""
-    data = json.loads((BENCHMARKS / f"{name}.json").read_text("utf-8"))
+    path = BENCHMARKS / f"{name}.json"
+    data = json.loads(path.read_text("utf-8"))
     data["_name"] = name
+    root = Path(__file__).resolve().parents[1]
+    data["_path"] = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     renderer = RENDERERS[max((key for key in RENDERERS if name.startswith(key)), key=len)]
     return renderer(data) + "\n\n" + machine_line(data)
 
