@@ -200,6 +200,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--chunk-overlap-tokens must be >= 0 and below --chunk-tokens, got {args.chunk_overlap_tokens}"
         )
+    if args.ray:  # usage errors before the model is loaded
+        if args.host is None:
+            raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
+        if args.compile:
+            raise UsageError("--compile is not available with --ray (each Ray worker would compile for itself)")
+        if args.workers != 1:
+            raise UsageError("--workers is not available with --ray (--ray-concurrency sets the Ray workers)")
     from .chroma import InstructorEmbeddingFunction
     from .chunking import Chunker
 
@@ -217,9 +224,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         device="cpu" if args.ray else args.device,
         precision=args.precision,
         batch_size=args.batch_size,
-        compile=False if args.ray else args.compile,
-        num_workers=1 if args.ray else args.workers,
-        lazy=args.ray,
+        compile=args.compile,
+        num_workers=args.workers,
     )
     encoder = ef.encoder
     chunker = Chunker.for_encoder(
@@ -236,12 +242,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     removed = 0
     try:
         if args.ray:
-            if args.host is None:
-                raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
-            if args.compile:
-                raise UsageError("--compile is not available with --ray (each Ray worker would compile for itself)")
-            if args.workers != 1:
-                raise UsageError("--workers is not available with --ray (--ray-concurrency sets the Ray workers)")
             from .ray import ingest_records_with_ray
 
             counts = ingest_records_with_ray(
@@ -263,7 +263,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             written, skipped = counts.written, counts.skipped
             from .vectorstores import chroma_client
 
-            collection = chroma_client(host=args.host, port=args.port).get_collection(args.collection)
+            client = chroma_client(host=args.host, port=args.port)
+            collection = client.get_collection(args.collection, embedding_function=ef)
         else:
             from .vectorstores import get_collection, ingest_stream
 
@@ -509,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    if not sys.stderr.isatty():  # no weight-loading bars in logs and pipes (read once, when transformers loads)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
