@@ -193,7 +193,7 @@ class Chunker:
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        chunks = [Chunk(piece, start) for start, piece in self._splitter.chunk_indices(text)]
+        chunks = _trimmed(self._splitter.chunk_indices(text), 0)
         if self._fits is None or not chunks:
             return chunks
         return self._refit(chunks, self.max_tokens)
@@ -212,7 +212,7 @@ class Chunker:
             if ok:
                 out.append(chunk)
             else:
-                pieces = [Chunk(p, chunk.start + s) for s, p in smaller.chunk_indices(chunk.text)]
+                pieces = _trimmed(smaller.chunk_indices(chunk.text), chunk.start)
                 out.extend(self._refit(pieces, max(1, capacity * 9 // 10)))
         return out
 
@@ -223,3 +223,13 @@ class Chunker:
     def split_texts(self, texts: Sequence[str]) -> list[list[str]]:
         """:meth:`split_text` of each text."""
         return [self.split_text(text) for text in texts]
+
+
+def _trimmed(indexed: list[tuple[int, str]], offset: int) -> list[Chunk]:
+    """Chunks without leading or trailing whitespace (Markdown mode keeps a line's indentation), at ``offset``."""
+    chunks = []
+    for start, piece in indexed:
+        text = piece.strip()
+        if text:
+            chunks.append(Chunk(text, offset + start + len(piece) - len(piece.lstrip())))
+    return chunks
