@@ -4,6 +4,8 @@ Every call of an encoder (``encode``, ``encode_pairs``, their ``a``-prefixed awa
 every adapter) becomes a :class:`Request` of prepared rows on one :class:`Scheduler`. One worker thread
 takes work from the queue and runs it on the model through an executor function; callers wait on a
 ``concurrent.futures.Future`` (or an asyncio future wrapping it: no thread is parked per request).
+A blocking caller that finds no worker thread running drives the queue itself until its request is
+done (:meth:`Scheduler.drive`), so a single caller's forward passes run in its own thread.
 
 How work is chosen, each time the model is free:
 
@@ -121,6 +123,8 @@ class Scheduler:
         self._interactive: deque[Request] = deque()
         self._bulk: deque[Request] = deque()
         self._thread: threading.Thread | None = None
+        #: A caller thread running the queue itself while its own request is pending (see :meth:`drive`).
+        self._driver: threading.Thread | None = None
 
     # ------------------------------------------------------------------ submitting
     def submit(
@@ -134,11 +138,13 @@ class Scheduler:
         priority: Priority = "auto",
         on_rows: Callable[[int], object] | None = None,
         finish: Callable[[np.ndarray], np.ndarray] | None = None,
+        drive: bool = False,
     ) -> Future[np.ndarray]:
         """Queue rows; the future's result is a float32 ``(len(rows), dim)`` array in row order.
 
-        ``finish`` is applied to the whole array when the last row is in (in the worker thread), and its
-        exception, if any, becomes the future's.
+        ``finish`` is applied to the whole array when the last row is in (in the thread that runs the
+        work), and its exception, if any, becomes the future's. With ``drive=True`` a caller that will wait
+        for the result may run the queue itself (call :meth:`drive` next) instead of waking the worker thread.
         """
         check_priority(priority)
         future: Future[np.ndarray] = Future()
@@ -177,13 +183,47 @@ class Scheduler:
             self._reset()
         with self._lock:
             (self._interactive if interactive else self._bulk).append(request)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"instructor-engine-{next(self._names)}", daemon=True
-                )
-                self._thread.start()
+            if self._thread is None and self._driver is None:
+                if drive:
+                    self._driver = threading.current_thread()
+                else:
+                    self._start_thread()
             self._lock.notify()
         return future
+
+    def _start_thread(self) -> None:
+        """Start the worker thread (under the lock)."""
+        self._thread = threading.Thread(target=self._run, name=f"instructor-engine-{next(self._names)}", daemon=True)
+        self._thread.start()
+
+    def drive(self, future: Future[np.ndarray]) -> None:
+        """Run the queue in this thread until ``future`` (this caller's request) is done, if it is the driver.
+
+        A blocking caller with no worker thread running does the work itself: its forward passes run in
+        its own thread, as they would without a queue (on the CPU, OpenMP's threads serve the thread
+        that already has them). Rows other callers queue meanwhile are run in their turn; what is left
+        when this caller's request is done goes to the worker thread.
+        """
+        if self._driver is not threading.current_thread():
+            return
+        idle = False
+        try:
+            while not future.done():
+                with self._lock:
+                    work = self._take()
+                if not work:  # the request was dropped (cancelled) or closed
+                    break
+                self._run_work(work)
+        finally:
+            with self._lock:
+                self._driver = None
+                if self._interactive or self._bulk:
+                    if self._thread is None:
+                        self._start_thread()
+                else:
+                    idle = True
+            if idle and self._on_idle is not None:
+                self._on_idle()
 
     def queued(self) -> tuple[int, int]:
         """Requests waiting: ``(interactive, bulk)``."""
@@ -311,7 +351,8 @@ class Scheduler:
                     request.future.set_exception(exc)
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: this thread ends
                 with self._lock:
-                    self._thread = None
+                    if self._thread is threading.current_thread():
+                        self._thread = None
                 raise
             return
         self.passes += len(calls)

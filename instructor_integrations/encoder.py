@@ -610,6 +610,7 @@ class InstructorEncoder:
         bar: Any,
         priority: Priority,
         usage: list[int] | None = None,
+        drive: bool = False,
     ) -> Future[np.ndarray]:
         """Prepare ``rows`` here (in the caller's thread) and queue them; the future holds their vectors.
 
@@ -663,6 +664,7 @@ class InstructorEncoder:
             priority=priority,
             on_rows=bar.update if bar is not None else None,
             finish=finish,
+            drive=drive,
         )
 
     def _encode_rows(
@@ -673,7 +675,9 @@ class InstructorEncoder:
         priority: Priority = "auto",
     ) -> np.ndarray:
         with self._progress(len(rows), show_progress_bar) as bar:
-            return self._submit(rows, batch_size, bar, priority).result()
+            future = self._submit(rows, batch_size, bar, priority, drive=True)
+            self._scheduler.drive(future)  # with no worker thread busy, this thread runs the passes
+            return future.result()
 
     async def _aencode_rows(
         self, rows: list[tuple[str | None, str]], batch_size: int | None, priority: Priority
@@ -699,7 +703,7 @@ class InstructorEncoder:
         return 1 if self.plan.device.type == "cpu" else 8
 
     def _execute(self, calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
-        """Run batches (the scheduler's thread only): worker processes, CUDA feeding threads, or here."""
+        """Run batches (one thread at a time: the worker thread, or a caller driving the queue)."""
         if self._pool is not None and len(calls) > 1:
             return list(self._pool.map(calls))
         if self._feeders > 1 and len(calls) > 1:

