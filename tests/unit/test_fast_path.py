@@ -81,10 +81,11 @@ def test_feeder_threads_keep_reference_results_and_order(tiny_path: str, golden:
         np.testing.assert_allclose(out, expected, atol=1e-5)
     fed = {name for name in calls if name.startswith("instructor-feed")}
     assert len(fed) == feeders, f"batches ran on {sorted(set(calls))}"
-    # Only the first call's first batch runs in the engine's thread (it lets sentence-transformers set the
-    # tokenizer's truncation and padding once); after that every batch goes to the feeding threads.
-    assert sum(name.startswith("instructor-engine") for name in calls) == 1
-    assert calls[0].startswith("instructor-engine")
+    # Only the first call's first batch runs in the thread that runs the queue (here the caller, which drives
+    # it; it lets sentence-transformers set the tokenizer's truncation and padding once); after that every
+    # batch goes to the feeding threads.
+    assert sum(not name.startswith("instructor-feed") for name in calls) == 1
+    assert not calls[0].startswith("instructor-feed")
 
 
 def test_feeders_settle_the_tokenizer_again_when_max_seq_length_changes(tiny_path: str, golden: dict) -> None:
@@ -93,8 +94,8 @@ def test_feeders_settle_the_tokenizer_again_when_max_seq_length_changes(tiny_pat
     pairs = golden["pairs"]
     callers = _record_threads(encoder)
 
-    def alone() -> int:  # batches run by the engine's own thread, not the feeding threads
-        return sum(name.startswith("instructor-engine") for name in callers)
+    def alone() -> int:  # batches run by the thread that runs the queue, not the feeding threads
+        return sum(not name.startswith("instructor-feed") for name in callers)
 
     encoder.encode_pairs(pairs)
     encoder.encode_pairs(pairs)
@@ -177,8 +178,8 @@ def test_each_feeder_thread_keeps_one_stream(tiny_path: str, golden: dict) -> No
     for index in range(2):
         by_thread: dict[str, set[int]] = {}
         for _, name, stream in (row for row in seen if row[0] == index):
-            by_thread.setdefault("engine" if name.startswith("instructor-engine") else name, set()).add(id(stream))
-        # The engine's thread runs the first call's first batch (on its current stream), nothing after that.
+            by_thread.setdefault(name if name.startswith("instructor-feed") else "engine", set()).add(id(stream))
+        # The thread that runs the queue runs the first call's first batch (on its current stream), nothing after.
         assert by_thread.pop("engine", None) == ({id(None)} if index == 0 else None)
         assert all(len(ids) == 1 for ids in by_thread.values()), by_thread
         used = [i for ids in by_thread.values() for i in ids]
