@@ -100,14 +100,15 @@ class RemoteEncoder:
     # ------------------------------------------------------------------ the server's facts
     def _model_info(self) -> dict[str, Any]:
         if self._info is None:
-            answer = self._send_sync("GET", "/v1/models", None)
-            try:
-                self._info = dict(answer["data"][0])
-            except (KeyError, IndexError, TypeError):
-                raise RemoteEncoderError(
-                    f"{self.base_url}/v1/models did not describe a model: {short(answer)}"
-                ) from None
+            self._info = self._describe(self._send_sync("GET", "/v1/models", None))
         return self._info
+
+    def _describe(self, answer: Any) -> dict[str, Any]:
+        """The model entry of a ``/v1/models`` answer."""
+        try:
+            return dict(answer["data"][0])
+        except (KeyError, IndexError, TypeError):
+            raise RemoteEncoderError(f"{self.base_url}/v1/models did not describe a model: {short(answer)}") from None
 
     @property
     def model_name(self) -> str:
@@ -187,13 +188,7 @@ class RemoteEncoder:
         """:meth:`encode`, awaitable: the requests of one call go out concurrently."""
         rows = self._rows(texts, instruction, batch_size, priority)
         if self._info is None:
-            answer = await self._send_async("GET", "/v1/models", None)
-            try:
-                self._info = dict(answer["data"][0])
-            except (KeyError, IndexError, TypeError):
-                raise RemoteEncoderError(
-                    f"{self.base_url}/v1/models did not describe a model: {short(answer)}"
-                ) from None
+            self._info = self._describe(await self._send_async("GET", "/v1/models", None))
         if not rows:
             return np.empty((0, int(self._info["embedding_dimension"])), dtype=np.float32)
         chunks = list(self._chunks(rows, batch_size))
@@ -322,19 +317,25 @@ class RemoteEncoder:
                 self._client = _httpx.Client(base_url=self.base_url, headers=self._headers, timeout=self.timeout)
             return self._client
 
+    @staticmethod
+    def _retryable(response: Any) -> tuple[str, str | None] | None:
+        """``(why, Retry-After)`` for a response worth retrying; ``None`` for one to answer with."""
+        if response.status_code not in RETRY_STATUSES:
+            return None
+        return f"HTTP {response.status_code}", response.headers.get("retry-after")
+
     def _send_sync(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         last = ""
         for attempt in range(self.max_retries + 1):
             try:
                 response = self._sync_client().request(method, path, json=body)
             except _httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                retry_after = None
+                last, retry_after = f"{type(exc).__name__}: {exc}", None
             else:
-                if response.status_code not in RETRY_STATUSES:
+                retry = self._retryable(response)
+                if retry is None:
                     return self._answer(response)
-                last = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("retry-after")
+                last, retry_after = retry
             if attempt < self.max_retries:
                 delay = self._delay(attempt, retry_after)
                 logger.info("%s %s failed (%s); retrying in %.2f s", method, path, last, delay)
@@ -358,13 +359,12 @@ class RemoteEncoder:
             try:
                 response = await self._async_client().request(method, path, json=body)
             except _httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                retry_after = None
+                last, retry_after = f"{type(exc).__name__}: {exc}", None
             else:
-                if response.status_code not in RETRY_STATUSES:
+                retry = self._retryable(response)
+                if retry is None:
                     return self._answer(response)
-                last = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("retry-after")
+                last, retry_after = retry
             if attempt < self.max_retries:
                 await asyncio.sleep(self._delay(attempt, retry_after))
         raise self._unavailable(self.max_retries + 1, last)
