@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One prepared GPU run: instructor-large architecture (random weights), mixed lengths near 128 tokens,
-# plain sentence-transformers fp32 and bf16 vs this package's precision="fast" (1, 2 and 3 feeder
-# threads, then torch.compile), tokens/s and MFU, the model-only ceiling and a kernel-time profile.
+# plain sentence-transformers fp32 and bf16 vs this package's precision="fast" (the staged pipeline and
+# in line, then torch.compile), tokens/s and MFU, the model-only ceiling and a kernel-time profile.
 #
 #   bash benchmarks/gpu.sh [OUT_DIR [more gpu_throughput.py options]]
-#   e.g. the runs of docs/performance.md: --baselines "" --feeders 2,1 --mask-rounds 2 --compile-masks on,off
-#   and --baselines "" --feeders 2 --workers 2,3,4 --compile-workers 3 --compile-masks ""
+#   e.g. --baselines "" --pipeline staged,inline --mask-rounds 2 --compile-masks on,off
+#   and --baselines "" --pipeline staged --workers 2,3,4 --compile-workers 3 --compile-masks ""
 #
 # Offline machines: put wheels of sentence-transformers 6.x / transformers 5.x (and their missing
 # dependencies) in .whl/ first; they are installed into /tmp/site and put on PYTHONPATH.

@@ -2,7 +2,8 @@
 
 Compares, in one run on one GPU: plain ``SentenceTransformer.encode`` in float32 and in bfloat16
 (default settings) against this package's ``precision="fast"`` (bf16 weights, length-sorted
-token-budget batches) with 1, 2 and 3 feeder threads, optionally with ``torch.compile``. Reports
+token-budget batches), run as the staged pipeline (the default: a second thread tokenizes ahead)
+and in line (one thread), optionally with ``torch.compile``. Reports
 tokens/s and model FLOP utilisation (MFU) against the card's dense bf16 peak, the model-only
 ceiling (pre-tokenized 512 x 128 batches), and optionally a kernel-time summary (``--profile``).
 ``--mask-rounds`` alternates T5's attention mask shared across layers (the CUDA default) with the
@@ -108,12 +109,14 @@ def main() -> None:
     parser.add_argument("--token-budget", type=int, default=65536)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--baselines", default="float32,bfloat16", help="plain sentence-transformers dtypes to time")
-    parser.add_argument("--feeders", default="1,2,3", help="feeder-thread counts to time for precision='fast'")
+    parser.add_argument(
+        "--pipeline", default="staged,inline", help="ways to run precision='fast' batches: staged, inline or both"
+    )
     parser.add_argument("--compile", action="store_true", help="also time precision='fast' with torch.compile")
     parser.add_argument(
         "--compile-sweep",
-        default="2:65536:1024",
-        help="feeders:token_budget:batch_size settings to time on one compiled encoder (the first compiles)",
+        default="staged:65536:1024",
+        help="pipeline:token_budget:batch_size settings to time on one compiled encoder (the first compiles)",
     )
     parser.add_argument("--profile", action="store_true", help="kernel-time summary of one fast pass (torch.profiler)")
     parser.add_argument("--deadline", type=float, default=float("inf"), help="seconds; skip compile after this")
@@ -244,20 +247,20 @@ def main() -> None:
             )
 
         encoder = fast_encoder()
-        default_feeders = encoder._feeders
+        default_staged = encoder._runner.staged
         reference: np.ndarray | None = None
-        for feeders in [int(n) for n in args.feeders.split(",") if n.strip()]:
-            encoder._feeders = feeders
+        for mode in [m.strip() for m in args.pipeline.split(",") if m.strip()]:
+            encoder._runner.staged = mode == "staged"
             vectors = timed(
-                f"instructor-integrations fast, {feeders} feeder thread(s)",
+                f"instructor-integrations fast, {mode}",
                 lambda t, e=encoder: e.encode(t, instruction),
                 warm,
             )
             if reference is None:
                 reference = vectors
-            else:  # the feeders change the schedule, not the results
-                notes[f"max_abs_diff_feeders_{feeders}_vs_first"] = float(np.abs(vectors - reference).max())
-        encoder._feeders = default_feeders
+            else:  # the pipeline changes the schedule, not the results
+                notes[f"max_abs_diff_{mode}_vs_first"] = float(np.abs(vectors - reference).max())
+        encoder._runner.staged = default_staged
 
         def ceiling(label: str, backbone: object, padded: bool = False) -> None:
             """The model alone on pre-tokenized ``ceiling_rows x 128`` batches: the MFU ceiling."""
@@ -303,7 +306,6 @@ def main() -> None:
             kernels = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
             busy = sum(e.self_device_time_total for e in kernels) / 1e6
             notes[f"profile_{label}_4096_texts"] = {"wall_s": round(wall, 3), "kernel_time_s": round(busy, 3)}
-            # Kernels of the feeders' streams can overlap, so kernel time can exceed busy time.
             print(f"profile, {label}, 4096 texts: wall {wall:.2f} s, kernel time {busy:.2f} s ({busy / wall:.0%})")
             table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=14, max_name_column_width=60)
             print(table, flush=True)
@@ -339,18 +341,17 @@ def main() -> None:
             share_mask(compiled, shared)  # before the first call, which compiles with the attention chosen
             mask = "shared" if shared else "per layer"
             for index, setting in enumerate(args.compile_sweep.split(",")):
-                feeders, budget, rows = (int(part) for part in setting.split(":"))
-                compiled._feeders, compiled.token_budget, compiled.batch_size = feeders, budget, rows
+                mode, budget_text, rows_text = setting.split(":")
+                budget, rows = int(budget_text), int(rows_text)
+                compiled._runner.staged = mode == "staged"
+                compiled.token_budget, compiled.batch_size = budget, rows
                 start = time.perf_counter()
-                label = f"instructor-integrations fast+compile, mask {mask}, {feeders} feeders, budget {budget}"
+                label = f"instructor-integrations fast+compile, mask {mask}, {mode}, budget {budget}"
                 timed(label, lambda t: compiled.encode(t, instruction), texts if index == 0 else warm)
                 if index == 0:
                     notes[f"compile_mask_{mask}_warmup_plus_timed_pass_s"] = round(time.perf_counter() - start, 1)
-            compiled._feeders, compiled.token_budget, compiled.batch_size = (
-                default_feeders,
-                args.token_budget,
-                args.batch_size,
-            )
+            compiled._runner.staged = default_staged
+            compiled.token_budget, compiled.batch_size = args.token_budget, args.batch_size
             ceiling(f"compiled, mask {mask}", compiled.model[0].auto_model, padded=True)
             if args.profile and device.startswith("cuda"):
                 profiled(f"compiled_mask_{'shared' if shared else 'per_layer'}", compiled)

@@ -37,6 +37,7 @@ from .errors import (  # noqa: E402
     ServerUnavailableError,
 )
 from .instructions import GENERIC_RETRIEVAL, InstructionPair, build_instruction, build_pair, get_preset  # noqa: E402
+from .settings import EncoderSettings  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chroma import InstructorEmbeddingFunction
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "Encoder",
+    "EncoderSettings",
     "GENERIC_RETRIEVAL",
     "INSTRUCTOR",
     "InstructionPair",

@@ -6,29 +6,36 @@ calls; the settings they accept are resolved here, once, the same way for all of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ._protocol import Encoder
 from ._validation import check_instruction, short
 from .encoder import get_encoder
 from .instructions import resolve_task
+from .settings import EncoderSettings
 
-__all__ = ["AdapterSettings", "canonical_names", "resolve_encoder", "resolve_instructions"]
+__all__ = ["MODEL_SETTINGS", "canonical_names", "encoder_settings", "resolve_encoder", "resolve_instructions"]
+
+#: The encoder settings every adapter takes under the same name and passes to the shared encoder (the model
+#: name is each adapter's ``model_name``; ``batch_size`` and ``show_progress_bar`` are per call).
+MODEL_SETTINGS = (
+    "device",
+    "dtype",
+    "precision",
+    "max_seq_length",
+    "token_budget",
+    "cache_folder",
+    "local_files_only",
+    "trust_remote_code",
+    "instructor_pooling",
+    "compile",
+    "num_workers",
+)
 
 
-@dataclass(frozen=True)
-class AdapterSettings:
-    """Model settings common to all adapters (the key of the shared encoder)."""
-
-    model_name: str
-    device: str | None = None
-    dtype: str = "auto"
-    precision: str | None = None
-    max_seq_length: int | None = None
-    instructor_pooling: bool | None = None
-    compile: bool = False
-    num_workers: int = 1
+def encoder_settings(model_name: str, values: dict[str, Any]) -> EncoderSettings:
+    """The :class:`EncoderSettings` of an adapter: its ``model_name`` and its :data:`MODEL_SETTINGS` values."""
+    return EncoderSettings(model_name_or_path=model_name, **{name: values[name] for name in MODEL_SETTINGS})
 
 
 def resolve_instructions(
@@ -45,7 +52,7 @@ def resolve_instructions(
     return (pair.query if query is None else query, pair.document if document is None else document)
 
 
-def resolve_encoder(settings: AdapterSettings, encoder: Encoder | None) -> Encoder:
+def resolve_encoder(settings: EncoderSettings, encoder: Encoder | None) -> Encoder:
     """The encoder to use: the one given (in-process or remote), else the process-wide one for these settings."""
     if encoder is not None:
         if not isinstance(encoder, Encoder):
@@ -53,16 +60,7 @@ def resolve_encoder(settings: AdapterSettings, encoder: Encoder | None) -> Encod
                 f"encoder must be an InstructorEncoder or a RemoteEncoder (an Encoder), got {type(encoder).__name__}"
             )
         return encoder
-    return get_encoder(
-        settings.model_name,
-        device=settings.device,
-        dtype=settings.dtype,
-        precision=settings.precision,
-        max_seq_length=settings.max_seq_length,
-        instructor_pooling=settings.instructor_pooling,
-        compile=settings.compile,
-        num_workers=settings.num_workers,
-    )
+    return get_encoder(settings)
 
 
 def canonical_names(data: dict[str, Any], legacy: dict[str, str], adapter: str) -> dict[str, Any]:

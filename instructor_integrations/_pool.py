@@ -6,8 +6,9 @@ its OpenMP threads; several processes with fewer threads each keep every core bu
 workers share one GPU: each tokenizes and runs sentence-transformers' per-text work under its own
 interpreter lock, which pays when the compiled model leaves the host as the bottleneck.
 :class:`WorkerPool` starts the processes with the ``spawn`` method (``fork`` after torch has started
-its threads is unsafe), builds an :class:`~instructor_integrations.encoder.InstructorEncoder` with the
-parent's settings in each, and runs the batches the parent planned. Results come back in order.
+its threads is unsafe), builds a :class:`~instructor_integrations._runner.ModelRunner` from the
+parent's resolved :class:`~instructor_integrations.settings.EncoderSettings` in each, and runs the
+batches the parent planned. Results come back in order.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .settings import EncoderSettings
+
 if TYPE_CHECKING:
-    from .encoder import InstructorEncoder
+    from ._runner import ModelRunner
 
 __all__ = ["WorkerPool"]
 
 logger = logging.getLogger(__name__)
 
-_WORKER: InstructorEncoder | None = None
+_WORKER: ModelRunner | None = None
 
 #: The batch each worker embeds once when it starts: two rows of different lengths. With ``compile=True``
 #: this compiles the graph that every batch of two or more rows runs (``torch.compile`` gives a batch of
@@ -38,16 +41,19 @@ _WORKER: InstructorEncoder | None = None
 WARM_UP_BATCH: tuple[str, list[str]] = ("", ["warm up", "warm"])
 
 
-def _start_worker(settings: dict[str, Any], threads: int) -> None:
+def _start_worker(settings: EncoderSettings, threads: int) -> None:
     """Process initializer: set the thread count, load the model once and run one warm-up batch."""
     global _WORKER
     import torch
 
     torch.set_num_threads(threads)
-    from .encoder import InstructorEncoder
+    from ._cpu import tune_cpu_process
+    from ._runner import ModelRunner
 
-    _WORKER = InstructorEncoder(**settings)
-    _WORKER._embed_batch(*WARM_UP_BATCH)
+    if settings.device in (None, "cpu"):
+        tune_cpu_process()
+    _WORKER = ModelRunner.from_settings(settings)
+    _WORKER.embed(*WARM_UP_BATCH)
 
 
 def _ready() -> int:
@@ -59,25 +65,26 @@ def _embed(prompt: str, bodies: list[str]) -> np.ndarray:
     """One planned batch, in a worker: float32 rows, not yet renormalised."""
     if _WORKER is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("encoder worker process was not initialised")
-    return _WORKER._embed_batch(prompt, bodies)
+    return _WORKER.embed(prompt, bodies)
 
 
 class WorkerPool:
     """``workers`` processes that each hold a copy of one encoder's model.
 
     Args:
-        settings: Keyword arguments for ``InstructorEncoder`` in each worker.
+        settings: The encoder's resolved settings (``InstructorEncoder.settings``), for the model in each worker.
         workers: Number of processes (2 or more).
         threads: Torch threads per process.
 
     Examples:
-        >>> pool = WorkerPool({"model_name_or_path": "tests/fixtures/tiny-instructor", "device": "cpu"}, 2, 1)
-        >>> [rows.shape for rows in pool.map([("", ["a", "b"]), ("", ["c"])])]
+        >>> settings = EncoderSettings("tests/fixtures/tiny-instructor", device="cpu", instructor_pooling=True)
+        >>> pool = WorkerPool(settings, 2, 1)
+        >>> [rows.shape for rows in pool.run([("", ["a", "b"]), ("", ["c"])])]
         [(2, 24), (1, 24)]
         >>> pool.close()
     """
 
-    def __init__(self, settings: dict[str, Any], workers: int, threads: int) -> None:
+    def __init__(self, settings: EncoderSettings, workers: int, threads: int) -> None:
         self.workers = workers
         self.threads = threads
         self._settings = settings
@@ -105,7 +112,7 @@ class WorkerPool:
                     future.result()
             except BrokenProcessPool as exc:
                 self.close()
-                model = self._settings.get("model_name_or_path")
+                model = self._settings.model_name_or_path
                 raise RuntimeError(
                     f"encoder worker processes could not start for {model!r}: {exc}. "
                     "Scripts that use num_workers > 1 must start from an `if __name__ == '__main__':` block "
@@ -139,6 +146,10 @@ class WorkerPool:
         finally:
             for future in futures:
                 future.cancel()
+
+    def run(self, batches: Sequence[tuple[str, list[str]]]) -> list[np.ndarray]:
+        """:meth:`map`, as a list (the interface :class:`~instructor_integrations._runner.ModelRunner` has too)."""
+        return list(self.map(batches))
 
     def close(self) -> None:
         """Stop the worker processes (a later :meth:`map` starts new ones)."""

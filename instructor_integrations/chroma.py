@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from ._adapter import AdapterSettings, resolve_encoder, resolve_instructions
+from ._adapter import resolve_encoder, resolve_instructions
 from ._optional import require
 from ._protocol import Encoder
 from ._scheduler import Priority
 from ._validation import check_bool, check_positive_int, check_texts, short
 from .encoder import DEFAULT_MODEL
+from .settings import EncoderSettings
 
 _types = require("chromadb.api.types", "chroma")
 _registry = require("chromadb.utils.embedding_functions", "chroma")
@@ -54,6 +55,12 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         precision: ``"exact"``, ``"fast"`` or ``None``.
         max_seq_length: Token limit per input (``None``: the model's default).
+        token_budget: Padded tokens per forward pass, at most (``"auto"``: per device; ``None``: no cap). Not
+            saved in the collection config, nor are ``cache_folder``, ``local_files_only`` and
+            ``trust_remote_code`` (choices of this machine and process).
+        cache_folder: Where hub models are cached (default: the Hugging Face cache).
+        local_files_only: Never touch the network (``None``: follows ``HF_HUB_OFFLINE``).
+        trust_remote_code: Allow custom model code from the hub (never taken from a saved config).
         instructor_pooling: Force INSTRUCTOR pooling on or off (``None``: detect).
         batch_size: Rows per forward pass.
         show_progress_bar: Show a progress bar while embedding documents. Not saved in the collection config.
@@ -89,6 +96,10 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         dtype: str = "auto",
         precision: str | None = None,
         max_seq_length: int | None = None,
+        token_budget: int | str | None = "auto",
+        cache_folder: str | None = None,
+        local_files_only: bool | None = None,
+        trust_remote_code: bool = False,
         instructor_pooling: bool | None = None,
         batch_size: int | None = None,
         show_progress_bar: bool = False,
@@ -101,24 +112,37 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self.query_instruction, self.document_instruction = resolve_instructions(
             task, query_instruction, document_instruction, model_name
         )
-        self.device = device
-        self.dtype = dtype
-        self.precision = precision
-        self.max_seq_length = max_seq_length
-        self.instructor_pooling = instructor_pooling
+        # Checked here, whether or not an encoder of its own is given.
+        self._settings = EncoderSettings(
+            model_name_or_path=model_name,
+            device=device,
+            dtype=dtype,
+            precision=precision,
+            max_seq_length=max_seq_length,
+            token_budget=token_budget,
+            cache_folder=cache_folder,
+            local_files_only=local_files_only,
+            trust_remote_code=trust_remote_code,
+            instructor_pooling=instructor_pooling,
+            compile=compile,
+            num_workers=num_workers,
+        )
+        self.device, self.dtype, self.precision = device, dtype, precision
+        self.max_seq_length, self.token_budget, self.cache_folder = max_seq_length, token_budget, cache_folder
+        self.local_files_only, self.trust_remote_code = local_files_only, trust_remote_code
+        self.instructor_pooling, self.compile, self.num_workers = instructor_pooling, compile, num_workers
+        check_positive_int(batch_size, "batch_size", allow_none=True)
         self.batch_size = batch_size
         check_bool(show_progress_bar, "show_progress_bar")
         self.show_progress_bar = show_progress_bar
-        check_bool(compile, "compile")
-        self.compile = compile
-        check_positive_int(num_workers, "num_workers")
-        self.num_workers = num_workers
-        self._settings = AdapterSettings(
-            model_name, device, dtype, precision, max_seq_length, instructor_pooling, compile, num_workers
-        )
         self._encoder: Encoder | None = None
         if encoder is not None or not lazy:
             self._encoder = resolve_encoder(self._settings, encoder)
+
+    @property
+    def encoder_settings(self) -> EncoderSettings:
+        """The settings of the shared encoder this function uses (unless it was given an ``encoder``)."""
+        return self._settings
 
     @property
     def encoder(self) -> Encoder:

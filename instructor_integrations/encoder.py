@@ -18,16 +18,13 @@ sentence-transformers measures is the reference's ``n``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-import os
 import re
 import sys
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +32,14 @@ import numpy as np
 import torch
 
 from ._cpu import release_free_memory, tune_cpu_process
-from ._cpu_attention import use_blocked_cpu_attention
 from ._pool import WorkerPool
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
-from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
+from ._runner import STAGE_DEPTH, ModelRunner, env_flag
+from ._runtime import Plan, resolve_device, resolve_plan
 from ._scheduler import Priority, Scheduler, check_priority
-from ._t5 import share_t5_attention_mask
-from ._validation import check_bool, check_instructions, check_pairs, check_positive_int, check_texts, short
-from .errors import ModelLoadError, NonFiniteEmbeddingError
+from ._validation import check_instructions, check_pairs, check_positive_int, check_texts
+from .errors import NonFiniteEmbeddingError
+from .settings import DEFAULT_MODEL, EncoderSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -56,7 +53,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "hkunlp/instructor-large"
 INSTRUCTOR_HUB_NAMES = frozenset({"hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"})
 #: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (the best of the budgets tried;
 #: see the performance log).
@@ -65,13 +61,7 @@ CPU_TOKEN_BUDGET = 4096
 #: budgets were no faster). It bounds the activation memory of a large ``batch_size``.
 CUDA_TOKEN_BUDGET = 65536
 _AUTO_TOKEN_BUDGETS = {"cpu": CPU_TOKEN_BUDGET, "cuda": CUDA_TOKEN_BUDGET}
-#: Threads that feed a CUDA device (see ``InstructorEncoder._feed``).
-CUDA_FEEDERS = 2
 _README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def is_instructor_checkpoint(model_name_or_path: str) -> bool:
@@ -150,11 +140,10 @@ class InstructorEncoder:
             model in memory until :meth:`close`. A script must start from an
             ``if __name__ == "__main__":`` block, as with any spawned process. Default 1: no workers.
 
-    On CUDA, a call that makes more than one batch runs its batches from two threads, each on a CUDA
-    stream of its own, so one tokenizes while the other's batch runs on the device (faster; the
-    results are the same). Two batches are then on the device
-    at once, so peak activation memory is that of two batches: a ``batch_size`` sized to fill the
-    device's memory with one batch should be halved.
+    On an accelerator, a call that makes more than one batch runs as a staged pipeline: a second
+    thread tokenizes the next batches while the current one runs on the device (the results are the
+    same; one batch's activations are on the device at a time). The same settings as one object:
+    :class:`~instructor_integrations.settings.EncoderSettings` and :meth:`from_settings`.
 
     Raises:
         ModelLoadError: The model cannot be loaded; the message says where it looked.
@@ -186,19 +175,25 @@ class InstructorEncoder:
         compile: bool = False,
         num_workers: int = 1,
     ) -> None:
-        if not isinstance(model_name_or_path, (str, os.PathLike)) or not str(model_name_or_path).strip():
-            raise TypeError(f"model_name_or_path must be a non-empty str or path, got {short(model_name_or_path)}")
-        self.model_name = os.fspath(model_name_or_path)
-        check_positive_int(batch_size, "batch_size")
-        self.batch_size: int = batch_size
-        if token_budget != "auto":
-            check_positive_int(token_budget, "token_budget (or 'auto')", allow_none=True)
-        check_positive_int(max_seq_length, "max_seq_length", allow_none=True)
-        check_bool(instructor_pooling, "instructor_pooling", allow_none=True)
-        check_bool(trust_remote_code, "trust_remote_code")
-        check_bool(compile, "compile")
-        check_positive_int(num_workers, "num_workers")
-        self.plan: Plan = resolve_plan(resolve_device(device), dtype, precision)
+        requested = EncoderSettings(  # checks every value, naming the bad one
+            model_name_or_path=model_name_or_path,
+            device=_device_name(device),
+            dtype=_dtype_name(dtype),
+            precision=precision,
+            max_seq_length=max_seq_length,
+            batch_size=batch_size,
+            token_budget=token_budget,
+            cache_folder=cache_folder,
+            local_files_only=local_files_only,
+            trust_remote_code=trust_remote_code,
+            instructor_pooling=instructor_pooling,
+            show_progress_bar=show_progress_bar,
+            compile=compile,
+            num_workers=num_workers,
+        )
+        self.model_name = requested.model_name_or_path
+        self.batch_size: int = requested.batch_size
+        self.plan: Plan = resolve_plan(resolve_device(requested.device), requested.dtype, requested.precision)
         if num_workers > 1 and self.plan.device.type not in ("cpu", "cuda"):
             raise ValueError(
                 f"num_workers={num_workers} is for the CPU and CUDA; on {self.plan.device} one process drives the "
@@ -206,70 +201,35 @@ class InstructorEncoder:
             )
         if self.plan.device.type == "cpu":
             tune_cpu_process()
-        if token_budget == "auto":
-            token_budget = _AUTO_TOKEN_BUDGETS.get(self.plan.device.type)
-        self.token_budget: int | None = token_budget if isinstance(token_budget, int) else None
-        self.instructor_pooling = (
+        budget = _AUTO_TOKEN_BUDGETS.get(self.plan.device.type) if token_budget == "auto" else token_budget
+        self.token_budget: int | None = budget if isinstance(budget, int) else None
+        self.instructor_pooling: bool = (
             is_instructor_checkpoint(self.model_name) if instructor_pooling is None else instructor_pooling
         )
-        self.local_files_only = _env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only
+        self.local_files_only: bool = env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only
         self.show_progress_bar = show_progress_bar
-        self._lock = threading.RLock()
+        # The automatic choices resolved (the model's own max_seq_length is read from the model, see settings).
+        self._settings = requested.replace(
+            device=str(self.plan.device),
+            token_budget=self.token_budget,
+            instructor_pooling=self.instructor_pooling,
+            local_files_only=self.local_files_only,
+        )
         self._instruction_lengths: dict[tuple[str, int], int] = {}
         self._counter: Any = None
-        # The max_seq_length for which sentence-transformers has set the model tokenizer's truncation and
-        # padding (in one thread); from then on its calls only read them (see _feed).
-        self._tokenizer_settled_for: int | None = None
-        self._model = self._load(cache_folder, trust_remote_code)
-        if max_seq_length is not None:
-            self._model.max_seq_length = max_seq_length
-        elif self.instructor_pooling:
-            self._model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
-        self._model.set_pooling_include_prompt(not self.instructor_pooling)
-        # The transformer inside the first module (None for a checkpoint without one).
-        backbone = getattr(self._model[0], "auto_model", None)
-        if self.plan.device.type == "cuda":
-            # T5: one (batch, heads, length, length) bias-and-padding mask per forward pass instead of one per
-            # layer; the same numbers (see _t5.py).
-            share_t5_attention_mask(backbone)
-        elif self._wants_blocked_attention(compile):
-            # bfloat16 attention on a CPU without AMX: blocks of plain operators beat the fused kernel (see
-            # _cpu_attention.py).
-            use_blocked_cpu_attention(backbone)
+        self._runner = ModelRunner(self._settings, self.plan)
+        self._model = self._runner.model
         self.compiled: bool = compile
-        if compile:
-            if not isinstance(backbone, torch.nn.Module):
-                raise ValueError(f"compile=True needs a transformer backbone; {self.model_name!r} has none")
-            # sentence-transformers calls ``model.forward`` itself (not ``model(...)``), so the module's
-            # own ``compile()`` would never run: compile the bound forward, as transformers' docs do.
-            options: dict[str, str | int | bool | Callable[..., Any]] | None = (
-                {"freezing": True} if self.plan.device.type == "cpu" else None
-            )
-            backbone.forward = torch.compile(backbone.forward, dynamic=True, options=options)
         self.num_workers: int = num_workers
-        self._feeders: int = CUDA_FEEDERS if self.plan.device.type == "cuda" else 1
-        self._streams: list[Any] = []
         self._pool: WorkerPool | None = None
         if num_workers > 1:
-            settings = {
-                "model_name_or_path": self.model_name,
-                "device": str(self.plan.device),
-                "dtype": dtype,
-                "precision": precision,
-                "max_seq_length": self.max_seq_length,
-                "cache_folder": cache_folder,
-                "local_files_only": self.local_files_only,
-                "trust_remote_code": trust_remote_code,
-                "instructor_pooling": self.instructor_pooling,
-                "show_progress_bar": False,
-                "compile": compile,
-            }
-            self._pool = WorkerPool(settings, num_workers, max(1, torch.get_num_threads() // num_workers))
+            worker_settings = self.settings.replace(num_workers=1, show_progress_bar=False)
+            self._pool = WorkerPool(worker_settings, num_workers, max(1, torch.get_num_threads() // num_workers))
             weakref.finalize(self, self._pool.close)
         self._normalizes = any(type(module).__name__ == "Normalize" for module in self._model)
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
-            dimension = int(self._model.encode([""], convert_to_numpy=True, show_progress_bar=False).shape[-1])
+            dimension = int(self._runner.embed("", [""]).shape[-1])
         self.embedding_dimension: int = int(dimension)
         self._scheduler = Scheduler(
             lambda calls: self._execute(calls),
@@ -283,61 +243,37 @@ class InstructorEncoder:
             self.plan.describe(),
             self.instructor_pooling,
             self.max_seq_length,
-            getattr(getattr(backbone, "config", None), "_attn_implementation", None),
+            getattr(getattr(self._runner.backbone, "config", None), "_attn_implementation", None),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: EncoderSettings) -> InstructorEncoder:
+        """An encoder built from one :class:`~instructor_integrations.settings.EncoderSettings`.
+
+        Examples:
+            >>> settings = EncoderSettings("tests/fixtures/tiny-instructor", device="cpu")
+            >>> InstructorEncoder.from_settings(settings).settings.device
+            'cpu'
+        """
+        if not isinstance(settings, EncoderSettings):
+            raise TypeError(f"settings must be an EncoderSettings, got {type(settings).__name__}")
+        return cls(**settings.as_kwargs())
+
+    @property
+    def settings(self) -> EncoderSettings:
+        """The settings this encoder runs with, its automatic choices resolved.
+
+        ``from_settings(encoder.settings)`` builds an encoder that computes the same vectors (what each
+        worker process of ``num_workers`` does).
+        """
+        return self._settings.replace(
+            max_seq_length=self.max_seq_length, batch_size=self.batch_size, token_budget=self.token_budget
         )
 
     def _on_idle(self) -> None:
         """The queue ran empty: on the CPU, hand the free heap back to the kernel (once per drain)."""
         if self.plan.device.type == "cpu":
             release_free_memory()
-
-    def _wants_blocked_attention(self, compile_forward: bool) -> bool:
-        """bfloat16 on a CPU with AVX512-BF16 but no AMX, eager: where the blocked attention is the faster one."""
-        return (
-            self.plan.device.type == "cpu"
-            and self.plan.weight_dtype == torch.bfloat16
-            and not compile_forward
-            and cpu_has_fast_bf16()
-            and not cpu_has_amx()
-        )
-
-    # ------------------------------------------------------------------ loading
-    def _load(self, cache_folder: str | None, trust_remote_code: bool) -> Any:
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            model = SentenceTransformer(
-                self.model_name,
-                device=str(self.plan.device),
-                cache_folder=cache_folder,
-                local_files_only=self.local_files_only,
-                trust_remote_code=trust_remote_code,
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(self._load_error_message(cache_folder, exc)) from exc
-        if self.plan.weight_dtype != torch.float32:
-            model.to(self.plan.weight_dtype)
-        model.eval()
-        return model
-
-    def _load_error_message(self, cache_folder: str | None, exc: BaseException) -> str:
-        path = Path(self.model_name).expanduser()
-        if path.exists():
-            where = f"the local folder {str(path.resolve())!r}"
-        else:
-            from huggingface_hub import constants
-
-            cache = cache_folder or constants.HF_HUB_CACHE
-            offline = self.local_files_only or _env_flag("HF_HUB_OFFLINE")
-            where = f"the Hugging Face cache {cache!r}" + (
-                " only (offline: HF_HUB_OFFLINE or local_files_only is set)" if offline else " and the Hugging Face Hub"
-            )
-        return (
-            f"Could not load model {self.model_name!r}: looked in {where}. Cause: {type(exc).__name__}: {exc}. "
-            "To use a local copy, pass its folder, e.g. InstructorEncoder('/models/instructor-large'), or set "
-            "cache_folder= to the cache that holds it; on an offline machine copy the model folder there first. "
-            "No other model was tried."
-        )
 
     # ------------------------------------------------------------------ properties
     @property
@@ -562,9 +498,9 @@ class InstructorEncoder:
     def _token_counter(self) -> Any:
         """A copy of the fast tokenizer's Rust tokenizer without truncation or padding, for counting.
 
-        Counting with a copy leaves the model tokenizer's settings to sentence-transformers alone (so
-        feeding threads can share it, see :meth:`_feed`), and skips turning every text's ids into Python
-        lists. ``None`` for a tokenizer that is not a fast (Rust) one.
+        Counting with a copy leaves the model tokenizer to the thread that runs the batches (a Rust
+        tokenizer used from two threads at once fails with "Already borrowed"), and skips turning every
+        text's ids into Python lists. ``None`` for a tokenizer that is not a fast (Rust) one.
         """
         if self._counter is None:
             backend = getattr(self._model.tokenizer, "backend_tokenizer", None)
@@ -618,6 +554,18 @@ class InstructorEncoder:
         """
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
         check_priority(priority)  # before the rows are prepared
+        return self._queue(rows, size, bar, priority, usage, drive)
+
+    def _queue(
+        self,
+        rows: list[tuple[str | None, str]],
+        size: int,
+        bar: Any,
+        priority: Priority,
+        usage: list[int] | None,
+        drive: bool,
+    ) -> Future[np.ndarray]:
+        """Prepare ``rows`` (in the caller's thread: tokens counted, duplicates merged) and queue them."""
         prepared = [self._prepare(instruction, text) for instruction, text in rows]
         # Identical inputs are embedded once per call.
         position: dict[tuple[str, str], int] = {}
@@ -698,151 +646,79 @@ class InstructorEncoder:
         """Planned batches handed to :meth:`_execute` at once (more than one where they run in parallel)."""
         if self._pool is not None:
             return 4 * self.num_workers
-        if self._feeders > 1:
-            return 4 * self._feeders
-        return 1 if self.plan.device.type == "cpu" else 8
+        return 1 if not self._runner.staged else 4 * STAGE_DEPTH
 
     def _execute(self, calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
-        """Run batches (one thread at a time: the worker thread, or a caller driving the queue)."""
-        if self._pool is not None and len(calls) > 1:
-            return list(self._pool.map(calls))
-        if self._feeders > 1 and len(calls) > 1:
-            return self._feed(calls)
-        # On an accelerator the results stay on the device until the unit is queued, so the next batch is
-        # tokenized while the device still computes the previous ones.
-        pending = [self._forward(prompt, bodies) for prompt, bodies in calls]
-        return [embeddings.float().cpu().numpy() for embeddings in pending]
+        """Run batches (one thread at a time: the worker thread, or a caller driving the queue).
 
-    def _forward(self, prompt: str, bodies: list[str]) -> torch.Tensor:
-        embeddings: torch.Tensor = self._model.encode(
-            bodies,
-            prompt=prompt,
-            batch_size=len(bodies),
-            convert_to_tensor=True,
-            show_progress_bar=False,
-        )
-        return embeddings
-
-    def _feed(self, calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
-        """Run the batches from ``self._feeders`` threads, each on a CUDA stream of its own.
-
-        ``SentenceTransformer.encode`` waits for the device once per batch (its pooling reads a device
-        value), so one thread leaves the device idle while it tokenizes the next batch. With two, one
-        thread tokenizes and queues its batch while the other's batch runs. Each batch's copy back to
-        the host waits for its own stream only. The streams belong to the encoder, one per thread, so
-        the CUDA caching allocator keeps one pool of blocks per thread, not one per batch.
+        Several batches go to the worker processes when there are some, else to the model runner, which
+        stages them on an accelerator (see :class:`._runner.ModelRunner`).
         """
-        results: list[np.ndarray] = []
-        # sentence-transformers sets the fast tokenizer's truncation and padding on its first call (and
-        # when max_seq_length changes); later calls only read them. A Rust tokenizer changed by one thread
-        # while another encodes raises "Already borrowed", so until then the first batch runs here, alone.
-        # (Token counting uses a copy of the tokenizer and never changes the model's.)
-        if self._tokenizer_settled_for != self.max_seq_length:  # never settled without a Rust tokenizer
-            results.append(self._embed_on(None, *calls[0]))
-            calls = calls[1:]
-            if self._token_counter() is not None:
-                self._tokenizer_settled_for = self.max_seq_length
-        streams = iter(self._feeder_streams())
-        taken = threading.Lock()
-        local = threading.local()
-
-        def take_stream() -> None:
-            with taken:
-                local.stream = next(streams)
-
-        def embed(prompt: str, bodies: list[str]) -> np.ndarray:
-            return self._embed_on(local.stream, prompt, bodies)
-
-        queued: deque[Future[np.ndarray]] = deque()
-        ahead = 2 * self._feeders
-        with ThreadPoolExecutor(self._feeders, "instructor-feed", initializer=take_stream) as pool:
-            try:
-                for prompt, bodies in calls:
-                    queued.append(pool.submit(embed, prompt, bodies))
-                    while len(queued) >= ahead or (queued and queued[0].done()):
-                        results.append(queued.popleft().result())
-                while queued:
-                    results.append(queued.popleft().result())
-            finally:
-                for future in queued:
-                    future.cancel()
-        return results
-
-    def _feeder_streams(self) -> list[Any]:
-        """One CUDA stream per feeding thread, made once per encoder (``None`` off CUDA)."""
-        if self.plan.device.type != "cuda":
-            return [None] * self._feeders
-        while len(self._streams) < self._feeders:
-            self._streams.append(torch.cuda.Stream(self.plan.device))  # type: ignore[no-untyped-call]
-        return self._streams[: self._feeders]
-
-    def _embed_on(self, stream: Any, prompt: str, bodies: list[str]) -> np.ndarray:
-        """One batch as float32 rows, on ``stream`` (``None``: the thread's current stream)."""
-        if stream is None:
-            rows: np.ndarray = self._forward(prompt, bodies).float().cpu().numpy()
-            return rows
-        with torch.cuda.stream(stream):
-            embeddings = self._forward(prompt, bodies).float()
-            # A blocking copy on this stream: waits for this batch, not for the other threads' batches.
-            on_host: np.ndarray = embeddings.cpu().numpy()
-        return on_host
-
-    def _embed_batch(self, prompt: str, bodies: list[str]) -> np.ndarray:
-        """One planned batch as float32 rows (what a worker process of ``num_workers`` runs)."""
-        with self._lock:
-            return self._embed_on(None, prompt, bodies)
+        if self._pool is not None and len(calls) > 1:
+            return self._pool.run(calls)
+        return self._runner.run(calls)
 
 
 # ---------------------------------------------------------------------- process-wide sharing
-_CACHE: dict[tuple[Any, ...], InstructorEncoder] = {}
-_DEFAULTS = {
-    name: parameter.default
-    for name, parameter in inspect.signature(InstructorEncoder.__init__).parameters.items()
-    if parameter.default is not inspect.Parameter.empty
-}
+_CACHE: dict[EncoderSettings, InstructorEncoder] = {}
+_FIELD_DEFAULTS = EncoderSettings().as_kwargs()
 #: Settings for which ``None`` is a choice of its own, not "the default" (``token_budget=None``: no cap).
 _NONE_IS_A_SETTING = frozenset({"token_budget"})
 _CACHE_LOCK = threading.Lock()
 
 
-def _cache_key(model_name_or_path: str, device: torch.device, kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    path = Path(model_name_or_path).expanduser()
-    name = str(path.resolve()) if path.exists() else model_name_or_path
-    return (name, str(device), *sorted((key, repr(value)) for key, value in kwargs.items()))
+def _device_name(device: str | torch.device | None) -> str | None:
+    return str(device) if isinstance(device, torch.device) else device
 
 
-def _is_default(key: str, value: Any) -> bool:
-    """Whether ``value`` is :class:`InstructorEncoder`'s own default for ``key`` (same type, equal)."""
-    return key in _DEFAULTS and type(value) is type(_DEFAULTS[key]) and value == _DEFAULTS[key]
+def _dtype_name(dtype: str | torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else dtype
+
+
+def _cache_key(settings: EncoderSettings) -> EncoderSettings:
+    """``settings`` with the model folder and the device resolved: equal keys mean the same model."""
+    path = Path(settings.model_name_or_path).expanduser()
+    name = str(path.resolve()) if path.exists() else settings.model_name_or_path
+    return settings.replace(model_name_or_path=name, device=str(resolve_device(settings.device)))
 
 
 def get_encoder(
-    model_name_or_path: str = DEFAULT_MODEL,
+    model_name_or_path: str | EncoderSettings = DEFAULT_MODEL,
     *,
     device: str | torch.device | None = None,
     **kwargs: Any,
 ) -> InstructorEncoder:
     """Return the process-wide :class:`InstructorEncoder` for these settings, loading it once.
 
-    Adapters that name the same model, device and dtype/precision share one model in memory.
+    Takes the constructor's arguments, or one :class:`~instructor_integrations.settings.EncoderSettings`
+    (keyword arguments then change some of its fields). Equal settings share one encoder, a model
+    folder named by any path and ``device=None`` resolved first; ``None`` stands for the default of a
+    setting (except ``token_budget``, where it means no cap). The adapters get their encoder here.
 
     Examples:
         >>> a = get_encoder("tests/fixtures/tiny-instructor", device="cpu")
         >>> a is get_encoder("tests/fixtures/tiny-instructor", device="cpu")
         True
+        >>> a is get_encoder(EncoderSettings("tests/fixtures/tiny-instructor", device="cpu"))
+        True
     """
-    resolved = resolve_device(device)
-    # The constructor's own defaults, and None where None means "default", do not split the cache.
-    kwargs = {
-        key: value
+    changes = {
+        key: _dtype_name(value) if key == "dtype" else value
         for key, value in kwargs.items()
-        if not _is_default(key, value) and (value is not None or key in _NONE_IS_A_SETTING)
+        if value is not None or key in _NONE_IS_A_SETTING or _FIELD_DEFAULTS.get(key, 0) is None
     }
-    key = _cache_key(os.fspath(model_name_or_path), resolved, kwargs)
+    if device is not None:
+        changes["device"] = _device_name(device)
+    base = model_name_or_path if isinstance(model_name_or_path, EncoderSettings) else None
+    if base is None:
+        changes["model_name_or_path"] = model_name_or_path
+        base = EncoderSettings()
+    settings = EncoderSettings.from_kwargs(**{**base.as_kwargs(), **changes})
+    key = _cache_key(settings)
     with _CACHE_LOCK:
         encoder = _CACHE.get(key)
         if encoder is None:
-            encoder = InstructorEncoder(model_name_or_path, device=resolved, **kwargs)
+            encoder = InstructorEncoder.from_settings(settings.replace(device=key.device))
             _CACHE[key] = encoder
         return encoder
 

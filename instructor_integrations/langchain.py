@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ._adapter import AdapterSettings, canonical_names, resolve_encoder, resolve_instructions
+from ._adapter import MODEL_SETTINGS, canonical_names, encoder_settings, resolve_encoder, resolve_instructions
 from ._optional import require
 from ._protocol import Encoder
 from ._validation import check_text, check_texts
 from .encoder import DEFAULT_MODEL
+from .settings import EncoderSettings
 
 _embeddings = require("langchain_core.embeddings", "langchain")
 _splitters = require("langchain_text_splitters", "langchain")
@@ -59,6 +60,14 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     """"exact" (float32, reference parity), "fast" (bfloat16 where fast), or None (dtype decides)."""
     max_seq_length: int | None = None
     """Token limit per input; None: 512 for INSTRUCTOR checkpoints, the model's own otherwise."""
+    token_budget: int | str | None = "auto"
+    """Padded tokens per forward pass, at most: an int, "auto" (per device) or None (no cap)."""
+    cache_folder: str | None = None
+    """Where hub models are cached (default: the Hugging Face cache)."""
+    local_files_only: bool | None = None
+    """Never touch the network; None follows HF_HUB_OFFLINE."""
+    trust_remote_code: bool = False
+    """Allow custom model code from the hub."""
     instructor_pooling: bool | None = None
     """Leave the instruction's tokens out of mean pooling; None: on for INSTRUCTOR checkpoints only."""
     batch_size: int = Field(default=32, gt=0)
@@ -87,17 +96,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
             self.task, self.query_instruction, self.document_instruction, self.model_name
         )
         self.query_instruction, self.document_instruction = query, document
-        settings = AdapterSettings(
-            self.model_name,
-            self.device,
-            self.dtype,
-            self.precision,
-            self.max_seq_length,
-            self.instructor_pooling,
-            compile=self.compile,
-            num_workers=self.num_workers,
-        )
-        self._encoder = resolve_encoder(settings, self.encoder)
+        self._encoder = resolve_encoder(self.encoder_settings, self.encoder)
         return self
 
     @property
@@ -109,6 +108,11 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     def show_progress(self) -> bool:
         """``show_progress_bar`` under LangChain's legacy name."""
         return self.show_progress_bar
+
+    @property
+    def encoder_settings(self) -> EncoderSettings:
+        """These fields as the settings of the shared encoder (what an ``encoder`` of its own replaces)."""
+        return encoder_settings(self.model_name, {name: getattr(self, name) for name in MODEL_SETTINGS})
 
     @property
     def instructor_encoder(self) -> Encoder:

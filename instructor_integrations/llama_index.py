@@ -9,12 +9,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._adapter import AdapterSettings, canonical_names, resolve_encoder, resolve_instructions
+from ._adapter import MODEL_SETTINGS, canonical_names, encoder_settings, resolve_encoder, resolve_instructions
 from ._optional import require
 from ._protocol import Encoder
 from ._scheduler import Priority
 from ._validation import check_text, check_texts
 from .encoder import DEFAULT_MODEL
+from .settings import EncoderSettings
 
 _base = require("llama_index.core.base.embeddings.base", "llama-index")
 _node_parser = require("llama_index.core.node_parser", "llama-index")
@@ -28,7 +29,8 @@ PrivateAttr = _bridge.PrivateAttr
 __all__ = ["InstructorEmbedding", "InstructorNodeParser"]
 
 #: llama-index-embeddings-instructor's names -> the names every adapter here shares (``batch_size`` is
-#: LlamaIndex's ``embed_batch_size``; ``num_workers`` keeps LlamaIndex's meaning, see the class doc).
+#: LlamaIndex's ``embed_batch_size``; ``num_workers`` keeps LlamaIndex's meaning and the encoder's is
+#: ``encoder_num_workers``, see the class doc).
 _LEGACY = {"text_instruction": "document_instruction", "show_progress": "show_progress_bar"}
 
 
@@ -38,9 +40,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     A replacement for ``llama-index-embeddings-instructor`` on the current stack: one encoder call per
     batch of texts, and async methods that await the encoder's queue without holding a thread.
 
-    The inherited ``num_workers`` field keeps LlamaIndex's meaning (concurrent async jobs). For
-    worker processes pass an encoder: ``InstructorEmbedding(encoder=InstructorEncoder(..., num_workers=2))``;
-    to embed through a server, ``encoder=RemoteEncoder(url)``.
+    The inherited ``num_workers`` field keeps LlamaIndex's meaning (concurrent async jobs); the
+    encoder's worker processes are ``encoder_num_workers``. To embed through a server, pass
+    ``encoder=RemoteEncoder(url)``.
 
     Examples:
         >>> from llama_index.core import Settings
@@ -63,6 +65,14 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     dtype: str = Field(default="auto", description="Weight dtype: auto, float32, bfloat16 or float16.")
     precision: str | None = Field(default=None, description="'exact', 'fast', or None (dtype decides).")
     max_seq_length: int | None = Field(default=None, description="Token limit per input (None: model default).")
+    token_budget: int | str | None = Field(
+        default="auto", description="Padded tokens per forward pass, at most: an int, 'auto' or None (no cap)."
+    )
+    cache_folder: str | None = Field(default=None, description="Where hub models are cached (default: HF cache).")
+    local_files_only: bool | None = Field(
+        default=None, description="Never touch the network; None follows HF_HUB_OFFLINE."
+    )
+    trust_remote_code: bool = Field(default=False, description="Allow custom model code from the hub.")
     instructor_pooling: bool | None = Field(
         default=None,
         description="Leave the instruction's tokens out of mean pooling; None: on for INSTRUCTOR checkpoints only.",
@@ -72,6 +82,11 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     )
     compile: bool = Field(
         default=False, description="Compile the model's forward (about 30 s once; faster for large corpora)."
+    )
+    encoder_num_workers: int = Field(
+        default=1,
+        gt=0,
+        description="The encoder's worker processes (its num_workers; LlamaIndex's num_workers is async jobs).",
     )
 
     _encoder: Encoder = PrivateAttr()
@@ -89,16 +104,7 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         data["query_instruction"], data["document_instruction"] = query, document
         data.setdefault("embed_batch_size", 32)
         super().__init__(**data)
-        settings = AdapterSettings(
-            self.model_name,
-            self.device,
-            self.dtype,
-            self.precision,
-            self.max_seq_length,
-            self.instructor_pooling,
-            compile=self.compile,
-        )
-        self._encoder = resolve_encoder(settings, encoder)
+        self._encoder = resolve_encoder(self.encoder_settings, encoder)
 
     @classmethod
     def class_name(cls) -> str:
@@ -119,6 +125,12 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     def batch_size(self) -> int:
         """``embed_batch_size`` under the name every adapter here shares."""
         return int(self.embed_batch_size)
+
+    @property
+    def encoder_settings(self) -> EncoderSettings:
+        """These fields as the settings of the shared encoder (what an ``encoder`` of its own replaces)."""
+        values = {name: getattr(self, name) for name in MODEL_SETTINGS if name != "num_workers"}
+        return encoder_settings(self.model_name, {**values, "num_workers": self.encoder_num_workers})
 
     @property
     def instructor_encoder(self) -> Encoder:

@@ -2,7 +2,7 @@
 
 Benchmark 2 runs all-MiniLM-L6-v2 in ``precision="fast"`` in two worker processes with one torch
 thread each. This script times the unit of work such a worker repeats (one planned batch: 16 of the
-longest SciFact abstracts, 16 x 256 tokens after MiniLM's cap, through ``_embed_batch``: tokenizing,
+longest SciFact abstracts, 16 x 256 tokens after MiniLM's cap, through the model runner's ``embed``: tokenizing,
 the forward pass and pooling) in one process alone, and in two processes at once, eager and with
 ``compile=True`` (compiled before the timed window). Every measurement runs in fresh processes, each
 with one torch thread; the processes of a pair load and warm up, then start their timed windows
@@ -39,7 +39,7 @@ ROWS = 16
 
 
 def child(seconds: float, compile_forward: bool) -> None:
-    """One worker's loop: load, warm up, say ready, wait for "go", time ``_embed_batch`` for ``seconds``."""
+    """One worker's loop: load, warm up, say ready, wait for "go", time ``_runner.embed`` for ``seconds``."""
     import instructor_integrations  # noqa: F401  (the package's CPU settings, before torch loads)
 
     # isort: split
@@ -56,14 +56,14 @@ def child(seconds: float, compile_forward: bool) -> None:
     batch = sorted(docs, key=len, reverse=True)[:ROWS]
     tokens = ROWS * min(max(encoder._token_counts(batch)), encoder.max_seq_length)
     for _ in range(3):
-        encoder._embed_batch("", batch)
+        encoder._runner.embed("", batch)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdin.readline()
     started = time.perf_counter()
     done = 0
     while time.perf_counter() - started < seconds:
-        encoder._embed_batch("", batch)
+        encoder._runner.embed("", batch)
         done += 1
     elapsed = time.perf_counter() - started
     sys.stdout.write(json.dumps({"tokens_per_s": done * tokens / elapsed, "batches": done, "tokens": tokens}) + "\n")

@@ -37,16 +37,22 @@ def test_bfloat16_on_cuda_is_within_cosine_0_99(golden: dict, kwargs: dict) -> N
     assert (got * reference).sum(1).min() >= 0.99
 
 
-def test_feeding_threads_keep_every_row_in_its_place(exact: InstructorEncoder, golden: dict) -> None:
-    """Many small batches over two feeding threads, each on its own stream, rows shuffled."""
-    assert exact._feeders >= 2
+def test_staged_pipeline_keeps_every_row_in_its_place(exact: InstructorEncoder, golden: dict) -> None:
+    """Many small batches through the staged pipeline (tokenizing ahead in a second thread), rows shuffled."""
+    assert exact._runner.staged
     order = np.random.default_rng(3).permutation(len(golden["pairs"]))
     pairs = [golden["pairs"][i] for i in order] * 3
     expected = np.tile(np.asarray(golden["pair_embeddings"])[order], (3, 1))
     for _ in range(2):
         got = exact.encode_pairs(pairs, batch_size=2)
         np.testing.assert_allclose(got, expected, atol=1e-4)
-    assert len(exact._streams) == exact._feeders  # one stream per thread, kept across calls
+    # One batch against sentence-transformers' own encode of the same rows with the same prompt.
+    instruction = next(p for p, _ in golden["pairs"] if p)
+    texts = [t for p, t in golden["pairs"] if p == instruction][:4]
+    prompt = exact._prepare(instruction, texts[0])[0]
+    bodies = [exact._prepare(instruction, t)[1] for t in texts]
+    reference = exact.model.encode(bodies, prompt=prompt, batch_size=len(bodies), convert_to_numpy=True)
+    np.testing.assert_allclose(exact._runner.embed(prompt, bodies), reference, atol=1e-5)
 
 
 def test_t5_shared_mask_is_bit_equal_to_transformers_sdpa(exact: InstructorEncoder) -> None:

@@ -149,7 +149,7 @@ def test_llama_index_batches_are_whole(tiny_path: str, monkeypatch: pytest.Monke
     model = InstructorEmbedding(model_name=tiny_path, encoder=encoder, embed_batch_size=3)
     calls: list[int] = []
     passes: list[int] = []
-    original_encode, original_forward = encoder.encode, encoder._forward
+    original_encode, original_forward = encoder.encode, encoder._runner.tokenize
 
     def spy_encode(texts, instruction=None, **kwargs):
         calls.append(len(texts))
@@ -160,7 +160,7 @@ def test_llama_index_batches_are_whole(tiny_path: str, monkeypatch: pytest.Monke
         return original_forward(prompt, bodies)
 
     monkeypatch.setattr(encoder, "encode", spy_encode)
-    monkeypatch.setattr(encoder, "_forward", spy_forward)
+    monkeypatch.setattr(encoder._runner, "tokenize", spy_forward)
     texts = [f"text {'x ' * i}" for i in range(7)]
     got = model.get_text_embedding_batch(texts)
     assert calls == [7]

@@ -89,3 +89,71 @@ def test_both_names_of_one_setting_are_refused(adapter, settings, message):
     cls = InstructorEmbeddings if adapter == "langchain" else InstructorEmbedding
     with pytest.raises(ValueError, match=message):
         cls(model_name=str(TINY), device="cpu", **settings)
+
+
+def test_every_encoder_setting_reaches_the_shared_encoder_from_every_adapter(tmp_path):
+    """One settings object: each adapter takes every model setting of ``EncoderSettings`` (LlamaIndex names the
+    encoder's worker processes ``encoder_num_workers``), shows it as ``encoder_settings``, and the three share the
+    one encoder built from it."""
+    from instructor_integrations import EncoderSettings, clear_encoder_cache
+    from instructor_integrations._adapter import MODEL_SETTINGS
+
+    # A value other than the default for every setting that does not need a GPU or a compiler.
+    chosen = {
+        "device": "cpu",
+        "precision": "exact",
+        "max_seq_length": 96,
+        "token_budget": 777,
+        "cache_folder": str(tmp_path),
+        "local_files_only": True,
+        "trust_remote_code": True,
+        "instructor_pooling": False,
+        "num_workers": 2,
+    }
+    defaults = EncoderSettings().as_kwargs()
+    assert set(MODEL_SETTINGS) == set(defaults) - {"model_name_or_path", "batch_size", "show_progress_bar"}
+    assert all(chosen[name] != defaults[name] for name in chosen)
+    expected = EncoderSettings(str(TINY), **chosen)
+    clear_encoder_cache()
+    llama = {**{k: v for k, v in chosen.items() if k != "num_workers"}, "encoder_num_workers": 2}
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.langchain import InstructorEmbeddings
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    built = {
+        "langchain": InstructorEmbeddings(model_name=str(TINY), **chosen),
+        "llama_index": InstructorEmbedding(model_name=str(TINY), **llama),
+        "chroma": InstructorEmbeddingFunction(str(TINY), **chosen),
+    }
+    for name, adapter in built.items():
+        assert adapter.encoder_settings == expected, name
+    encoders = {id(a.instructor_encoder if name != "chroma" else a.encoder) for name, a in built.items()}
+    assert len(encoders) == 1
+    encoder = built["langchain"].instructor_encoder
+    resolved = encoder.settings
+    for name, value in chosen.items():
+        assert getattr(resolved, name) == value, name
+    assert encoder._pool is not None and encoder._pool.workers == 2 and not encoder._pool.started
+    encoder.close()
+    clear_encoder_cache()
+
+
+@pytest.mark.parametrize(
+    ("adapter", "settings", "message"),
+    [
+        ("langchain", {"token_budget": 0}, "token_budget (or 'auto') must be a positive int, got 0"),
+        ("langchain", {"token_budget": "big"}, "token_budget (or 'auto') must be a positive int, got 'big'"),
+        ("llama_index", {"max_seq_length": 0}, "max_seq_length must be a positive int, got 0"),
+        ("llama_index", {"precision": "fast", "dtype": "float16"}, "pass either dtype='float16' or precision='fast'"),
+        ("chroma", {"trust_remote_code": 1}, "trust_remote_code must be True or False, got 1"),
+        ("chroma", {"dtype": "int8"}, "dtype must be one of 'auto', 'float32', 'bfloat16', 'float16', got 'int8'"),
+    ],
+)
+def test_adapters_refuse_a_bad_encoder_setting_by_name_before_loading(adapter, settings, message):
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.langchain import InstructorEmbeddings
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    cls = {"langchain": InstructorEmbeddings, "llama_index": InstructorEmbedding, "chroma": InstructorEmbeddingFunction}
+    with pytest.raises((TypeError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        cls[adapter](model_name="/nonexistent/model", **settings)

@@ -77,9 +77,10 @@ def test_compiled_worker_compiles_its_multi_row_graph_when_it_starts(tiny_path: 
     import torch
     from torch._dynamo.utils import counters
 
-    from instructor_integrations import _pool
+    from instructor_integrations import EncoderSettings, _pool
 
-    settings = {"model_name_or_path": tiny_path, "device": "cpu", "precision": "exact", "compile": True}
+    plain = InstructorEncoder(tiny_path, device="cpu", precision="exact")  # prepares the rows as the parent does
+    settings = plain.settings.replace(compile=True)
     torch._dynamo.reset()  # graphs compiled by earlier tests for the same model would be reused
     graphs_before = counters["stats"]["unique_graphs"]
     try:
@@ -87,10 +88,9 @@ def test_compiled_worker_compiles_its_multi_row_graph_when_it_starts(tiny_path: 
         assert counters["stats"]["unique_graphs"] == graphs_before + 1
         instruction = next(pair[0] for pair in golden["pairs"] if pair[0])
         rows = [i for i, pair in enumerate(golden["pairs"]) if pair[0] == instruction][:3]
-        worker = _pool._WORKER
-        assert worker is not None
-        prompt = worker._prepare(instruction, golden["pairs"][rows[0]][1])[0]
-        bodies = [worker._prepare(instruction, golden["pairs"][i][1])[1] for i in rows]
+        assert _pool._WORKER is not None and isinstance(settings, EncoderSettings)
+        prompt = plain._prepare(instruction, golden["pairs"][rows[0]][1])[0]
+        bodies = [plain._prepare(instruction, golden["pairs"][i][1])[1] for i in rows]
         assert prompt and len({len(b) for b in bodies}) > 1  # an instruction, and rows of different lengths
         got = _pool._embed(prompt, bodies)
         assert counters["stats"]["unique_graphs"] == graphs_before + 1  # no second compilation

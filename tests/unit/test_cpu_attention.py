@@ -15,7 +15,7 @@ import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from instructor_integrations import InstructorEncoder, _cpu_attention
-from instructor_integrations import encoder as encoder_module
+from instructor_integrations import _runner as runner_module
 
 from ..conftest import TINY
 
@@ -146,8 +146,8 @@ def test_what_it_was_not_written_for_goes_to_sdpa(
 
 @pytest.fixture
 def cpu_without_amx(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(encoder_module, "cpu_has_fast_bf16", lambda: True)
-    monkeypatch.setattr(encoder_module, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(runner_module, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(runner_module, "cpu_has_amx", lambda: False)
     monkeypatch.setattr("instructor_integrations._runtime.cpu_has_fast_bf16", lambda: True)
 
 
@@ -169,7 +169,7 @@ def test_chosen_for_fast_on_a_cpu_without_amx(cpu_without_amx: None, golden: dic
 def test_not_chosen_where_it_was_not_measured_faster(cpu_without_amx: None, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _attention(InstructorEncoder(str(TINY), device="cpu", precision="exact")) == "sdpa"
     assert _attention(InstructorEncoder(str(TINY), device="cpu", precision="fast", compile=True)) == "sdpa"
-    monkeypatch.setattr(encoder_module, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(runner_module, "cpu_has_amx", lambda: True)
     assert _attention(InstructorEncoder(str(TINY), device="cpu", precision="fast")) == "sdpa"
 
 

@@ -109,14 +109,15 @@ def test_close_fails_waiting_calls_with_a_clear_error(tiny_path: str, monkeypatc
 
 def test_a_failing_call_leaves_other_calls_alone(tiny_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     encoder = InstructorEncoder(tiny_path, device="cpu")
-    real = encoder._forward
+    real = encoder._runner.tokenize
 
     def forward(prompt: str, bodies: list[str]):  # type: ignore[no-untyped-def]
         if "poison" in bodies:
             raise RuntimeError("device lost")
         return real(prompt, bodies)
 
-    monkeypatch.setattr(encoder, "_forward", forward)
+    monkeypatch.setattr(encoder._runner, "tokenize", forward)
     with pytest.raises(RuntimeError, match="device lost"):
         encoder.encode(["poison", "other"], priority="bulk")
     assert encoder.encode(["healthy"]).shape == (1, 24)
+

@@ -1,4 +1,4 @@
-"""precision="fast" (bfloat16): finite, unit-norm, close to exact. No timings here (see benchmarks/)."""
+"""precision="fast" (bfloat16), token budgets and counting, the staged pipeline. No timings (see benchmarks/)."""
 
 from __future__ import annotations
 
@@ -39,74 +39,100 @@ def test_token_budget_does_not_change_results(tiny_path: str, golden: dict) -> N
     np.testing.assert_allclose(small, np.asarray(golden["pair_embeddings"]), atol=1e-5)
 
 
-def _record_threads(encoder: InstructorEncoder, meet: int = 0) -> list[str]:
-    """Wrap the encoder's forward so that each batch appends the name of the thread it ran on.
+def _staged(encoder: InstructorEncoder) -> list[tuple[str, str]]:
+    """Force the staged pipeline (an accelerator's path) on the CPU; record each stage's thread per batch."""
+    encoder._runner.staged = True
+    seen: list[tuple[str, str]] = []
+    tokenize, compute = encoder._runner.tokenize, encoder._runner.compute
 
-    With ``meet``, the first batch of each feeding thread waits until ``meet`` feeding threads hold one:
-    every feeding thread is then used whatever the scheduling of the machine (a batch blocked here keeps
-    its thread busy, so the pool starts the next thread for the next batch).
-    """
-    names: list[str] = []
-    forward = encoder._forward
-    barrier = threading.Barrier(meet, timeout=30) if meet else None
-    met: set[str] = set()
+    def tokenizing(prompt: str, bodies: list[str]) -> dict:
+        seen.append(("tokenize", threading.current_thread().name))
+        return tokenize(prompt, bodies)
 
-    def recording(prompt: str, bodies: list[str]) -> torch.Tensor:
-        name = threading.current_thread().name
-        names.append(name)
-        if barrier is not None and name.startswith("instructor-feed") and name not in met:
-            met.add(name)
-            barrier.wait()
-        return forward(prompt, bodies)
+    def computing(features: dict) -> torch.Tensor:
+        seen.append(("compute", threading.current_thread().name))
+        return compute(features)
 
-    encoder._forward = recording  # type: ignore[method-assign]
-    return names
+    encoder._runner.tokenize = tokenizing  # type: ignore[method-assign]
+    encoder._runner.compute = computing  # type: ignore[method-assign]
+    return seen
 
 
-@pytest.mark.parametrize("feeders", [2, 3])
-def test_feeder_threads_keep_reference_results_and_order(tiny_path: str, golden: dict, feeders: int) -> None:
-    """The CUDA feeder path (threads sharing one model and tokenizer), forced on the CPU.
-
-    Small batches, mixed instructions (several prompt groups) and a shuffled order: every row must come
-    back in its place with the reference embedding, and no thread may trip the shared fast tokenizer.
-    """
+def test_staged_pipeline_equals_sentence_transformers_encode_and_the_golden_vectors(
+    tiny_path: str, golden: dict
+) -> None:
+    """Small batches, mixed instructions (several prompt groups) and a shuffled order, run staged:
+    every row comes back in its place, equal to ``SentenceTransformer.encode`` of the same batch and to the
+    reference's golden vector; tokenizing runs in the pipeline's thread, the forward passes in the caller's."""
     encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=3)
-    encoder._feeders = feeders
     order = np.random.default_rng(7).permutation(len(golden["pairs"]))
     pairs = [golden["pairs"][i] for i in order]
     expected = np.asarray(golden["pair_embeddings"], dtype=np.float32)[order]
-    calls = _record_threads(encoder, meet=feeders)
-    for _ in range(3):
+    batches: list[tuple[str, list[str]]] = []
+    execute = encoder._runner.run
+
+    def recording(calls):  # type: ignore[no-untyped-def]
+        batches.extend(calls)
+        return execute(calls)
+
+    encoder._runner.run = recording  # type: ignore[method-assign]
+    seen = _staged(encoder)
+    for _ in range(2):
         out = encoder.encode_pairs(pairs)
         np.testing.assert_allclose(out, expected, atol=1e-5)
-    fed = {name for name in calls if name.startswith("instructor-feed")}
-    assert len(fed) == feeders, f"batches ran on {sorted(set(calls))}"
-    # Only the first call's first batch runs in the thread that runs the queue (here the caller, which drives
-    # it; it lets sentence-transformers set the tokenizer's truncation and padding once); after that every
-    # batch goes to the feeding threads.
-    assert sum(not name.startswith("instructor-feed") for name in calls) == 1
-    assert not calls[0].startswith("instructor-feed")
+    assert len(batches) >= 2 * (len(pairs) // 3)
+    stages = list(seen)
+    # Each staged batch against sentence-transformers' own encode of the same rows with the same prompt.
+    for prompt, bodies in batches[:6]:
+        reference = encoder.model.encode(bodies, prompt=prompt, batch_size=len(bodies), convert_to_numpy=True)
+        np.testing.assert_allclose(encoder._runner.embed(prompt, bodies), reference, atol=1e-6)
+    tokenizers = {name for stage, name in stages if stage == "tokenize"}
+    computers = {name for stage, name in stages if stage == "compute"}
+    assert tokenizers == {"instructor-tokenize"}, tokenizers
+    assert computers == {threading.current_thread().name}, computers  # the caller drives the queue
+    assert not [t for t in threading.enumerate() if t.name == "instructor-tokenize"]
 
 
-def test_feeders_settle_the_tokenizer_again_when_max_seq_length_changes(tiny_path: str, golden: dict) -> None:
+def test_staged_pipeline_follows_a_new_max_seq_length(tiny_path: str, golden: dict) -> None:
     encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=2)
-    encoder._feeders = 2
+    _staged(encoder)
     pairs = golden["pairs"]
-    callers = _record_threads(encoder)
-
-    def alone() -> int:  # batches run by the thread that runs the queue, not the feeding threads
-        return sum(not name.startswith("instructor-feed") for name in callers)
-
-    encoder.encode_pairs(pairs)
-    encoder.encode_pairs(pairs)
-    assert alone() == 1
-    # A new truncation length (still above the longest instruction, 32 tokens) that sentence-transformers
-    # sets on its next call: that call's first batch runs alone again.
+    np.testing.assert_allclose(encoder.encode_pairs(pairs), np.asarray(golden["pair_embeddings"]), atol=1e-5)
+    # A new truncation length (still above the longest instruction, 32 tokens) that sentence-transformers sets on
+    # the tokenizer in the pipeline's thread.
     encoder.model.max_seq_length = 40
     shorter = encoder.encode_pairs(pairs)
-    assert alone() == 2
     reference = InstructorEncoder(tiny_path, device="cpu", max_seq_length=40).encode_pairs(pairs)
     np.testing.assert_allclose(shorter, reference, atol=1e-6)
+
+
+def test_token_counting_in_other_threads_never_trips_the_pipeline_tokenizer(tiny_path: str, golden: dict) -> None:
+    """Counting (callers' threads) uses a copy of the Rust tokenizer; the model's is the pipeline's alone."""
+    encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=2)
+    _staged(encoder)
+    texts = [text for _, text in golden["pairs"]]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def count() -> None:
+        while not stop.is_set():
+            try:
+                encoder.count_tokens(texts, "Represent the sentence: ")
+            except BaseException as exc:
+                errors.append(exc)
+
+    counters = [threading.Thread(target=count) for _ in range(3)]
+    for thread in counters:
+        thread.start()
+    try:
+        for _ in range(3):
+            got = encoder.encode_pairs(golden["pairs"])
+            np.testing.assert_allclose(got, np.asarray(golden["pair_embeddings"]), atol=1e-5)
+    finally:
+        stop.set()
+        for thread in counters:
+            thread.join()
+    assert errors == []
 
 
 def test_token_counts_match_the_model_tokenizer(tiny_path: str, golden: dict) -> None:
@@ -134,53 +160,28 @@ def test_instruction_length_is_truncated_like_the_reference(tiny_path: str) -> N
     assert encoder._instruction_length(short) == full - 1
 
 
-def test_feeder_error_propagates_and_leaves_no_thread_running(tiny_path: str, golden: dict) -> None:
+@pytest.mark.parametrize("stage", ["tokenize", "compute"])
+def test_a_staged_failure_stops_the_pipeline_and_leaves_no_thread_running(
+    tiny_path: str, golden: dict, stage: str
+) -> None:
+    from instructor_integrations._runner import STAGE_DEPTH
+
     encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=2)
-    encoder._feeders = 2
-    forward = encoder._forward
-    seen: list[int] = []
+    seen = _staged(encoder)
+    wrapped = getattr(encoder._runner, stage)
+    calls: list[int] = []
 
-    def failing(prompt: str, bodies: list[str]) -> torch.Tensor:
-        seen.append(len(bodies))
-        if len(seen) == 4:
+    def failing(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
             raise RuntimeError("device lost")
-        return forward(prompt, bodies)
+        return wrapped(*args)
 
-    encoder._forward = failing  # type: ignore[method-assign]
+    setattr(encoder._runner, stage, failing)
     with pytest.raises(RuntimeError, match="device lost"):
         encoder.encode_pairs(golden["pairs"])
-    assert not [t for t in threading.enumerate() if t.name.startswith("instructor-feed")]
-    assert len(seen) < len(golden["pairs"]) // 2, "batches after the failure were still submitted"
-    encoder._forward = forward  # type: ignore[method-assign]
+    assert not [t for t in threading.enumerate() if t.name == "instructor-tokenize"]
+    tokenized = sum(kind == "tokenize" for kind, _ in seen)
+    assert tokenized <= 2 + STAGE_DEPTH + 1, "batches after the failure were still tokenized"
+    setattr(encoder._runner, stage, wrapped)
     np.testing.assert_allclose(encoder.encode_pairs(golden["pairs"]), np.asarray(golden["pair_embeddings"]), atol=1e-5)
-
-
-def test_each_feeder_thread_keeps_one_stream(tiny_path: str, golden: dict) -> None:
-    """One stream per feeding thread (the CUDA caching allocator keeps a pool per stream), the same
-    streams on every call; the caller's one batch runs on its current stream."""
-    encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=3)
-    encoder._feeders = 2
-    streams = [object(), object()]
-    encoder._feeder_streams = lambda: streams  # type: ignore[method-assign]
-    embed_on = encoder._embed_on
-    seen: list[tuple[int, str, object]] = []
-    call = 0
-
-    def recording(stream: object, prompt: str, bodies: list[str]) -> np.ndarray:
-        seen.append((call, threading.current_thread().name, stream))
-        return embed_on(None, prompt, bodies)
-
-    encoder._embed_on = recording  # type: ignore[method-assign]
-    for call in range(2):  # noqa: B007 (recording() reads it)
-        np.testing.assert_allclose(
-            encoder.encode_pairs(golden["pairs"]), np.asarray(golden["pair_embeddings"]), atol=1e-5
-        )
-    for index in range(2):
-        by_thread: dict[str, set[int]] = {}
-        for _, name, stream in (row for row in seen if row[0] == index):
-            by_thread.setdefault(name if name.startswith("instructor-feed") else "engine", set()).add(id(stream))
-        # The thread that runs the queue runs the first call's first batch (on its current stream), nothing after.
-        assert by_thread.pop("engine", None) == ({id(None)} if index == 0 else None)
-        assert all(len(ids) == 1 for ids in by_thread.values()), by_thread
-        used = [i for ids in by_thread.values() for i in ids]
-        assert len(used) == len(set(used)) and set(used) <= {id(s) for s in streams}  # a stream to a thread

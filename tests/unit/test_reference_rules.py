@@ -102,7 +102,7 @@ def test_the_budget_fills_batches_as_far_as_it_allows() -> None:
 def test_encoder_batches_respect_the_token_budget(tiny_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     encoder = InstructorEncoder(tiny_path, device="cpu", token_budget=64, batch_size=16)
     seen: list[tuple[int, int]] = []
-    real = encoder._forward
+    real = encoder._runner.tokenize
 
     def spy(prompt: str, bodies: list[str]):  # type: ignore[no-untyped-def]
         counts = encoder._token_counts(bodies)
@@ -110,7 +110,7 @@ def test_encoder_batches_respect_the_token_budget(tiny_path: str, monkeypatch: p
         seen.append((len(bodies), len(bodies) * longest))
         return real(prompt, bodies)
 
-    monkeypatch.setattr(encoder, "_forward", spy)
+    monkeypatch.setattr(encoder._runner, "tokenize", spy)
     texts = [("word " * n).strip() for n in (3, 30, 5, 12, 1, 25, 8, 2, 40, 6)]
     encoder.encode(texts, instruction="Represent the sentence: ")
     assert sum(rows for rows, _ in seen) == len(texts)
