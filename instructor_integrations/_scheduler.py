@@ -15,8 +15,13 @@ How work is chosen, each time the model is free:
   to ``batch_size`` rows and the token budget: the oldest waiting row, filled up with the rows of its
   instruction nearest to it in length among the next few batches' worth (less padding).
 * **Bulk requests in order.** Otherwise the oldest bulk request's next planned batches run (one at a
-  time, or a few at once for executors that run several batches in parallel: worker processes, CUDA
-  feeding threads). A query that arrives meanwhile waits for at most that unit of work.
+  time, or a few at once for executors that run several batches in parallel: worker processes, the
+  GPU's staged pipeline). A query that arrives meanwhile waits for at most that unit of work.
+* **Announced queries are waited for.** A caller announces an interactive request before it prepares
+  its rows (:meth:`Scheduler.announcing`; counting tokens takes a moment, and longer on a CPU whose
+  cores the forward pass holds). While one is announced and none is queued, the next bulk batch waits
+  for it, up to ``ANNOUNCE_WAIT`` seconds, so a query does not miss the end of the running batch and
+  wait for a second one.
 
 A batch that fails fails only the requests with rows in it. A request cancelled before any of its rows
 ran is dropped. :meth:`Scheduler.close` fails the requests still queued with
@@ -31,8 +36,9 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +55,8 @@ Priority = Literal["auto", "interactive", "bulk"]
 PRIORITIES: tuple[str, ...] = ("auto", "interactive", "bulk")
 #: Interactive rows considered for one pass: this many batches' worth, the oldest first.
 MERGE_WINDOW = 8
+#: Seconds a bulk batch waits, at most, for an announced interactive request to be queued.
+ANNOUNCE_WAIT = 0.1
 
 #: Runs forward passes: ``[(prompt, bodies), ...]`` to one float32 array per batch, in order.
 Executor = Callable[[list[tuple[str, list[str]]]], list[np.ndarray]]
@@ -122,6 +130,8 @@ class Scheduler:
         self._lock = threading.Condition()
         self._interactive: deque[Request] = deque()
         self._bulk: deque[Request] = deque()
+        #: Interactive requests announced and still being prepared (see :meth:`announcing`).
+        self._announced = 0
         self._thread: threading.Thread | None = None
         #: A caller thread running the queue itself while its own request is pending (see :meth:`drive`).
         self._driver: threading.Thread | None = None
@@ -190,6 +200,25 @@ class Scheduler:
                     self._start_thread()
             self._lock.notify()
         return future
+
+    @contextmanager
+    def announcing(self, interactive: bool = True) -> Iterator[None]:
+        """Announce an interactive request while its rows are prepared; submit it inside the block.
+
+        Until the block ends, a bulk batch about to start waits (up to ``ANNOUNCE_WAIT`` seconds) for
+        the request to be queued, so it goes first. ``interactive=False`` announces nothing.
+        """
+        if not interactive:
+            yield
+            return
+        with self._lock:
+            self._announced += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._announced -= 1
+                self._lock.notify_all()
 
     def _start_thread(self) -> None:
         """Start the worker thread (under the lock)."""
@@ -272,6 +301,10 @@ class Scheduler:
         """The next unit of work: batches, each a prompt and the (request, rows) it holds. Under the lock."""
         self._drop_cancelled(self._interactive)
         self._drop_cancelled(self._bulk)
+        if self._announced and self._bulk and not self._interactive:
+            self._lock.wait_for(lambda: bool(self._interactive) or not self._announced, timeout=ANNOUNCE_WAIT)
+            self._drop_cancelled(self._interactive)
+            self._drop_cancelled(self._bulk)
         if self._interactive:
             return [self._merged_batch()]
         if self._bulk:

@@ -554,7 +554,12 @@ class InstructorEncoder:
         """
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
         check_priority(priority)  # before the rows are prepared
-        return self._queue(rows, size, bar, priority, usage, drive)
+        # A query is announced before its tokens are counted, so the running bulk batch's successor waits for it.
+        interactive = priority == "interactive" or (
+            priority == "auto" and len(rows) <= self._scheduler.interactive_rows
+        )
+        with self._scheduler.announcing(interactive):
+            return self._queue(rows, size, bar, priority, usage, drive)
 
     def _queue(
         self,

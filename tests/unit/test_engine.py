@@ -121,3 +121,29 @@ def test_a_failing_call_leaves_other_calls_alone(tiny_path: str, monkeypatch: py
         encoder.encode(["poison", "other"], priority="bulk")
     assert encoder.encode(["healthy"]).shape == (1, 24)
 
+
+def test_interactive_calls_are_announced_before_their_rows_are_prepared(
+    tiny_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = InstructorEncoder(tiny_path, device="cpu")
+    seen: list[tuple[str, object]] = []
+    announcing, count = encoder._scheduler.announcing, encoder._token_counts
+
+    def recording(interactive: bool = True):  # type: ignore[no-untyped-def]
+        seen.append(("announce", interactive))
+        return announcing(interactive)
+
+    def counting(bodies: list[str]) -> list[int]:  # rows are prepared while the call is announced
+        seen.append(("count", encoder._scheduler._announced))
+        return count(bodies)
+
+    monkeypatch.setattr(encoder._scheduler, "announcing", recording)
+    monkeypatch.setattr(encoder, "_token_counts", counting)
+    encoder.encode(["a query"], "Represent the question: ")
+    assert seen[0] == ("announce", True) and len(seen) > 1
+    assert all(entry == ("count", 1) for entry in seen[1:]), seen
+    seen.clear()
+    encoder.encode([f"document {i}" for i in range(20)], "Represent the document: ", priority="auto")
+    assert seen[0] == ("announce", False) and len(seen) > 1
+    assert all(entry == ("count", 0) for entry in seen[1:]), seen
+    assert encoder._scheduler._announced == 0

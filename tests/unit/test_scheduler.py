@@ -300,3 +300,49 @@ def test_a_driver_runs_others_rows_in_turn_and_hands_what_is_left_to_the_worker(
     np.testing.assert_array_equal(rest, expected([f"other {i}" for i in range(30)]))
     assert threading.current_thread().name in model.threads
     assert s._driver is None
+
+
+@pytest.mark.parametrize("announce", [True, False], ids=["announced", "not announced"])
+def test_an_announced_query_is_waited_for_by_the_next_bulk_batch(announce: bool) -> None:
+    """A query whose rows are still being prepared when the running bulk batch ends goes next if announced.
+
+    Without the announcement the worker starts the next bulk batch at once and the query waits for it too
+    (the control case, which shows the test can fail)."""
+    import time
+
+    first_running, release = threading.Event(), threading.Event()
+    passes: list[str] = []
+
+    def execute(calls: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        passes.extend(bodies[0] for _, bodies in calls)
+        if len(passes) == 1:
+            first_running.set()
+            assert release.wait(timeout=30)
+        return [np.zeros((len(bodies), 2), dtype=np.float32) for _, bodies in calls]
+
+    s = Scheduler(execute, limits=lambda: (4, None, 512))
+    bulk = submit(s, [f"bulk {i:02d}" for i in range(24)], priority="bulk")
+    assert first_running.wait(timeout=30)
+    with s.announcing(announce):
+        release.set()
+        time.sleep(0.03)  # counting the query's tokens takes a moment
+        query = submit(s, ["query"])
+    query.result(timeout=30)
+    bulk.result(timeout=30)
+    position = passes.index("query")
+    assert position == 1 if announce else position >= 2, passes
+
+
+def test_an_announcement_delays_bulk_batches_boundedly_and_is_withdrawn_on_error() -> None:
+    from instructor_integrations._scheduler import ANNOUNCE_WAIT
+
+    model = Model()
+    s = scheduler(model, batch_size=8)
+    with s.announcing():  # a query that takes long to prepare: bulk work still goes on, a little slower
+        bulk = submit(s, [f"bulk {i:02d}" for i in range(24)], priority="bulk")
+        np.testing.assert_array_equal(
+            bulk.result(timeout=30 * ANNOUNCE_WAIT), expected([f"bulk {i:02d}" for i in range(24)])
+        )
+    with pytest.raises(ValueError, match="bad text"), s.announcing():
+        raise ValueError("bad text")
+    assert s._announced == 0
