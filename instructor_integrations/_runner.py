@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -36,13 +36,24 @@ from ._t5 import share_t5_attention_mask
 from .errors import ModelLoadError
 from .settings import EncoderSettings
 
-__all__ = ["STAGE_DEPTH", "ModelRunner", "env_flag"]
+__all__ = ["STAGE_DEPTH", "BatchRunner", "ModelRunner", "env_flag"]
 
 logger = logging.getLogger(__name__)
 
 #: Batches the tokenizing thread may prepare ahead of the one running on the device.
 STAGE_DEPTH = 2
 _DONE = object()
+
+
+class BatchRunner(Protocol):
+    """What runs an encoder's planned batches.
+
+    This process's :class:`ModelRunner`, or its worker processes (:class:`~instructor_integrations._pool.WorkerPool`).
+    """
+
+    def run(self, calls: Sequence[tuple[str, list[str]]]) -> list[np.ndarray]:
+        """Each ``(prompt, bodies)`` batch as float32 rows, in order."""
+        ...
 
 
 def env_flag(name: str) -> bool:

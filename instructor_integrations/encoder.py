@@ -34,7 +34,7 @@ import torch
 from ._cpu import release_free_memory, tune_cpu_process
 from ._pool import WorkerPool
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
-from ._runner import STAGE_DEPTH, ModelRunner, env_flag
+from ._runner import STAGE_DEPTH, BatchRunner, ModelRunner, env_flag
 from ._runtime import Plan, resolve_device, resolve_plan
 from ._scheduler import Priority, Scheduler, check_priority
 from ._validation import check_instructions, check_pairs, check_positive_int, check_texts
@@ -659,9 +659,8 @@ class InstructorEncoder:
         Several batches go to the worker processes when there are some, else to the model runner, which
         stages them on an accelerator (see :class:`._runner.ModelRunner`).
         """
-        if self._pool is not None and len(calls) > 1:
-            return self._pool.run(calls)
-        return self._runner.run(calls)
+        runner: BatchRunner = self._pool if self._pool is not None and len(calls) > 1 else self._runner
+        return runner.run(calls)
 
 
 # ---------------------------------------------------------------------- process-wide sharing
