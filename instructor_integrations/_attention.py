@@ -75,8 +75,8 @@ def once_per_forward(
 ) -> torch.Tensor:
     """``build()`` once per forward pass: later layers that get the very same ``inputs`` objects reuse it.
 
-    The result is kept in ``state.<slot>`` (a ``threading.local``: feeding threads run forward passes
-    concurrently) and dropped after the last layer (:func:`is_last_layer`).
+    The result is kept in ``state.<slot>`` (a ``threading.local``: forward passes may run in several
+    threads at once) and dropped after the last layer (:func:`is_last_layer`).
     """
     entry = getattr(state, slot, None)
     cached: tuple[torch.Tensor, ...] = () if entry is None else entry[0]

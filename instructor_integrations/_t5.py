@@ -24,7 +24,7 @@ from ._attention import once_per_forward, switch_attention
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_t5_shared_mask"
 
-# One cached mask per thread: feeding threads run forward passes concurrently (encoder._feed).
+# One cached mask per thread: forward passes may run in several threads at once (encoders sharing a process).
 _state = threading.local()
 
 

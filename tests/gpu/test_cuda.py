@@ -1,5 +1,5 @@
-"""The CUDA paths: golden parity in float32, automatic bfloat16, feeding threads on streams, T5's shared
-mask, and the float16 guard. Each is skipped on a machine without CUDA."""
+"""The CUDA paths: golden parity in float32, automatic bfloat16, the staged pipeline, T5's shared mask,
+and the float16 guard. Each is skipped on a machine without CUDA."""
 
 from __future__ import annotations
 

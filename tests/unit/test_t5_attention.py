@@ -102,7 +102,8 @@ def test_without_padding_the_sdpa_path_is_unchanged(pair: tuple[InstructorEncode
 
 
 def test_threads_keep_their_own_mask(pair: tuple[InstructorEncoder, InstructorEncoder]) -> None:
-    """Feeding threads run forward passes at once; each must use the mask of its own batch."""
+    """Forward passes may run in several threads at once (encoders sharing a process, callers driving their
+    own); each must use the mask of its own batch."""
     plain, shared = pair
     batches = [_inputs(plain, TEXTS), _inputs(plain, [TEXTS[1], TEXTS[2]]), _inputs(plain, TEXTS[::-1])]
     with torch.inference_mode():
