@@ -6,6 +6,7 @@ calls; the settings they accept are resolved here, once, the same way for all of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._protocol import Encoder
@@ -33,7 +34,7 @@ MODEL_SETTINGS = (
 )
 
 
-def encoder_settings(model_name: str, values: dict[str, Any]) -> EncoderSettings:
+def encoder_settings(model_name: str, values: Mapping[str, Any]) -> EncoderSettings:
     """The :class:`EncoderSettings` of an adapter: its ``model_name`` and its :data:`MODEL_SETTINGS` values."""
     return EncoderSettings(model_name_or_path=model_name, **{name: values[name] for name in MODEL_SETTINGS})
 

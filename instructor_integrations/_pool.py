@@ -47,12 +47,9 @@ def _start_worker(settings: EncoderSettings, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from ._cpu import tune_cpu_process
     from ._runner import ModelRunner
 
-    if settings.device in (None, "cpu"):
-        tune_cpu_process()
-    _WORKER = ModelRunner.from_settings(settings)
+    _WORKER = ModelRunner(settings)
     _WORKER.embed(*WARM_UP_BATCH)
 
 

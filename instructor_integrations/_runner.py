@@ -2,7 +2,8 @@
 
 :class:`ModelRunner` loads a sentence-transformers checkpoint from resolved
 :class:`~instructor_integrations.settings.EncoderSettings`, applies this package's execution choices
-(weight dtype, T5's shared mask on CUDA, blocked bf16 attention on CPUs without AMX, ``torch.compile``)
+(on the CPU the process's allocator tuning, weight dtype, T5's shared mask on CUDA, blocked bf16
+attention on CPUs without AMX, ``torch.compile``)
 and runs ``(prompt, bodies)`` batches that the encoder planned, through sentence-transformers' public
 ``preprocess`` and ``forward`` (what ``SentenceTransformer.encode`` runs per batch, without its sorting
 and splitting: the batches are already planned).
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ._cpu import tune_cpu_process
 from ._cpu_attention import use_blocked_cpu_attention
 from ._reference import REFERENCE_MAX_SEQ_LENGTH
 from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
@@ -85,6 +87,8 @@ class ModelRunner:
             plan = resolve_plan(resolve_device(settings.device), settings.dtype, settings.precision)
         self.plan = plan
         self.settings = settings
+        if plan.device.type == "cpu":
+            tune_cpu_process()
         self.model: Any = self._load()
         if settings.max_seq_length is not None:
             self.model.max_seq_length = settings.max_seq_length
@@ -113,18 +117,6 @@ class ModelRunner:
         #: Run several batches as a staged pipeline (tokenizing ahead in a second thread). On the CPU the
         #: tokenizer would take cores from the forward pass, so it runs in line there.
         self.staged: bool = plan.device.type != "cpu"
-
-    @classmethod
-    def from_settings(cls, settings: EncoderSettings) -> ModelRunner:
-        """A runner for ``settings`` (as a worker process builds one).
-
-        Examples:
-            >>> from instructor_integrations.settings import EncoderSettings
-            >>> settings = EncoderSettings("tests/fixtures/tiny-instructor", device="cpu")
-            >>> ModelRunner.from_settings(settings).plan.precision
-            'exact'
-        """
-        return cls(settings)
 
     # ------------------------------------------------------------------ loading
     def _load(self) -> Any:
@@ -203,8 +195,7 @@ class ModelRunner:
             >>> runner.embed("", ["a", "b"]).shape
             (2, 24)
         """
-        rows: np.ndarray = self.compute(self.tokenize(prompt, bodies)).float().cpu().numpy()
-        return rows
+        return self.run([(prompt, bodies)])[0]
 
     def run(self, calls: Sequence[tuple[str, list[str]]]) -> list[np.ndarray]:
         """Several planned batches, in order, each as float32 rows.

@@ -163,7 +163,7 @@ class Scheduler:
         if n == 0:
             future.set_result(finish(out) if finish else out)
             return future
-        interactive = priority == "interactive" or (priority == "auto" and n <= self.interactive_rows)
+        interactive = self.is_interactive(priority, n)
         request = Request(
             list(prompts),
             list(bodies),
@@ -200,6 +200,10 @@ class Scheduler:
                     self._start_thread()
             self._lock.notify()
         return future
+
+    def is_interactive(self, priority: Priority, rows: int) -> bool:
+        """Whether a request of ``rows`` rows with ``priority`` goes ahead of bulk work (see the module doc)."""
+        return priority == "interactive" or (priority == "auto" and rows <= self.interactive_rows)
 
     @contextmanager
     def announcing(self, interactive: bool = True) -> Iterator[None]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._adapter import resolve_encoder, resolve_instructions
+from ._adapter import encoder_settings, resolve_encoder, resolve_instructions
 from ._optional import require
 from ._protocol import Encoder
 from ._scheduler import Priority
@@ -112,25 +112,12 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         self.query_instruction, self.document_instruction = resolve_instructions(
             task, query_instruction, document_instruction, model_name
         )
-        # Checked here, whether or not an encoder of its own is given.
-        self._settings = EncoderSettings(
-            model_name_or_path=model_name,
-            device=device,
-            dtype=dtype,
-            precision=precision,
-            max_seq_length=max_seq_length,
-            token_budget=token_budget,
-            cache_folder=cache_folder,
-            local_files_only=local_files_only,
-            trust_remote_code=trust_remote_code,
-            instructor_pooling=instructor_pooling,
-            compile=compile,
-            num_workers=num_workers,
-        )
         self.device, self.dtype, self.precision = device, dtype, precision
         self.max_seq_length, self.token_budget, self.cache_folder = max_seq_length, token_budget, cache_folder
         self.local_files_only, self.trust_remote_code = local_files_only, trust_remote_code
         self.instructor_pooling, self.compile, self.num_workers = instructor_pooling, compile, num_workers
+        # Checked here, whether or not an encoder of its own is given.
+        self._settings = encoder_settings(model_name, vars(self))
         check_positive_int(batch_size, "batch_size", allow_none=True)
         self.batch_size = batch_size
         check_bool(show_progress_bar, "show_progress_bar")

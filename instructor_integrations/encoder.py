@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._cpu import release_free_memory, tune_cpu_process
+from ._cpu import release_free_memory
 from ._pool import WorkerPool
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
 from ._runner import STAGE_DEPTH, BatchRunner, ModelRunner, env_flag
@@ -199,8 +199,6 @@ class InstructorEncoder:
                 f"num_workers={num_workers} is for the CPU and CUDA; on {self.plan.device} one process drives the "
                 "device (use num_workers=1)"
             )
-        if self.plan.device.type == "cpu":
-            tune_cpu_process()
         budget = _AUTO_TOKEN_BUDGETS.get(self.plan.device.type) if token_budget == "auto" else token_budget
         self.token_budget: int | None = budget if isinstance(budget, int) else None
         self.instructor_pooling: bool = (
@@ -555,10 +553,7 @@ class InstructorEncoder:
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
         check_priority(priority)  # before the rows are prepared
         # A query is announced before its tokens are counted, so the running bulk batch's successor waits for it.
-        interactive = priority == "interactive" or (
-            priority == "auto" and len(rows) <= self._scheduler.interactive_rows
-        )
-        with self._scheduler.announcing(interactive):
+        with self._scheduler.announcing(self._scheduler.is_interactive(priority, len(rows))):
             return self._queue(rows, size, bar, priority, usage, drive)
 
     def _queue(
