@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._adapter import encoder_settings, resolve_encoder, resolve_instructions
+from ._checkpoint import detect_checkpoint
 from ._optional import require
 from ._protocol import Encoder
 from ._scheduler import Priority
@@ -36,6 +37,13 @@ CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "instructor_pooling": (bool, type(None)),
 }
 _REFUSED = {"trust_remote_code": "custom model code is never run from a collection's saved config"}
+
+
+def _with_pooling(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with ``instructor_pooling`` decided (configs saved before it was always stored hold ``None``)."""
+    if config.get("instructor_pooling") is None and isinstance(config.get("model_name"), str):
+        return {**config, "instructor_pooling": detect_checkpoint(config["model_name"]).instructor}
+    return config
 
 
 @_registry.register_embedding_function
@@ -179,8 +187,16 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
             "dtype": self.dtype,
             "precision": self.precision,
             "max_seq_length": self.max_seq_length,
-            "instructor_pooling": self.instructor_pooling,
+            # Saved as decided (never None): a collection reopened from another path pools as it was made.
+            "instructor_pooling": self._pooling(),
         }
+
+    def _pooling(self) -> bool:
+        """Whether these vectors leave the instruction out of the pooling: as set, as the encoder runs, or detected."""
+        if self.instructor_pooling is not None:
+            return bool(self.instructor_pooling)
+        running = getattr(self._encoder, "instructor_pooling", None)
+        return running if isinstance(running, bool) else detect_checkpoint(self.model_name).instructor
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
@@ -212,6 +228,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         """Refuse changes that would make stored vectors incomparable with new ones."""
         self.validate_config({**old_config, **new_config})
+        old_config, new_config = _with_pooling(old_config), _with_pooling({**old_config, **new_config})
         for key in ("document_instruction", "query_instruction", "instructor_pooling"):
             if key in new_config and new_config[key] != old_config.get(key):
                 raise ValueError(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
+import os
 import sys
 import threading
 import weakref
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checkpoint import INSTRUCTOR_HUB_NAMES, CheckpointKind, detect_checkpoint, write_marker
 from ._cpu import release_free_memory
 from ._pool import WorkerPool
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
@@ -53,7 +54,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-INSTRUCTOR_HUB_NAMES = frozenset({"hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"})
 #: Padded tokens per forward pass on the CPU for ``token_budget="auto"`` (the best of the budgets tried;
 #: see the performance log).
 CPU_TOKEN_BUDGET = 4096
@@ -61,35 +61,25 @@ CPU_TOKEN_BUDGET = 4096
 #: budgets were no faster). It bounds the activation memory of a large ``batch_size``.
 CUDA_TOKEN_BUDGET = 65536
 _AUTO_TOKEN_BUDGETS = {"cpu": CPU_TOKEN_BUDGET, "cuda": CUDA_TOKEN_BUDGET}
-_README_MARK = re.compile(r"hkunlp/instructor|\binstructor-(base|large|xl)\b", re.IGNORECASE)
 
 
 def is_instructor_checkpoint(model_name_or_path: str) -> bool:
-    """Whether a model name or folder is an INSTRUCTOR checkpoint.
+    """Whether a model name or folder is an INSTRUCTOR checkpoint (pools without the instruction's tokens).
 
-    True for the three hub names, for mirrors and local copies whose path has a component containing
-    ``instructor`` (this includes Hugging Face cache folders such as
-    ``models--hkunlp--instructor-large``), and for local folders whose README names an INSTRUCTOR
-    checkpoint.
+    Decided from the checkpoint itself by :func:`~instructor_integrations._checkpoint.detect_checkpoint`:
+    this package's marker, the checkpoint's pooling config, its hub name (or the repository of a
+    Hugging Face cache snapshot), the model folder's own name, its README. A parent folder's name
+    never counts.
 
     Examples:
         >>> is_instructor_checkpoint("hkunlp/instructor-xl"), is_instructor_checkpoint("/m/my-instructor-copy")
         (True, True)
         >>> is_instructor_checkpoint("sentence-transformers/all-MiniLM-L6-v2")
         False
+        >>> is_instructor_checkpoint("/home/me/instructor-integrations/minilm")
+        False
     """
-    name = str(model_name_or_path)
-    if name in INSTRUCTOR_HUB_NAMES:
-        return True
-    if any("instructor" in part.lower() for part in re.split(r"[\\/]", name) if part):
-        return True
-    readme = Path(name) / "README.md"
-    if readme.is_file():
-        try:
-            return bool(_README_MARK.search(readme.read_text("utf-8", errors="replace")[:20000]))
-        except OSError:
-            return False
-    return False
+    return detect_checkpoint(model_name_or_path).instructor
 
 
 class InstructorEncoder:
@@ -201,9 +191,14 @@ class InstructorEncoder:
             )
         budget = _AUTO_TOKEN_BUDGETS.get(self.plan.device.type) if token_budget == "auto" else token_budget
         self.token_budget: int | None = budget if isinstance(budget, int) else None
-        self.instructor_pooling: bool = (
-            is_instructor_checkpoint(self.model_name) if instructor_pooling is None else instructor_pooling
+        detected = detect_checkpoint(self.model_name)
+        #: What the checkpoint is (INSTRUCTOR pooling or not, whose presets fit) and the rule that decided.
+        self.checkpoint: CheckpointKind = (
+            detected
+            if instructor_pooling is None
+            else CheckpointKind(instructor_pooling, detected.preset_model, f"instructor_pooling={instructor_pooling}")
         )
+        self.instructor_pooling: bool = self.checkpoint.instructor
         self.local_files_only: bool = env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only
         self.show_progress_bar = show_progress_bar
         # The automatic choices resolved (the model's own max_seq_length is read from the model, see settings).
@@ -236,10 +231,11 @@ class InstructorEncoder:
             on_idle=self._on_idle,
         )
         logger.info(
-            "Loaded %s on %s, instructor_pooling=%s, max_seq_length=%s, attention=%s",
+            "Loaded %s on %s, instructor_pooling=%s (decided by %s), max_seq_length=%s, attention=%s",
             self.model_name,
             self.plan.describe(),
             self.instructor_pooling,
+            self.checkpoint.rule,
             self.max_seq_length,
             getattr(getattr(self._runner.backbone, "config", None), "_attn_implementation", None),
         )
@@ -317,6 +313,33 @@ class InstructorEncoder:
         self._scheduler.close()
         if self._pool is not None:
             self._pool.close()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the model as a sentence-transformers checkpoint that reopens with the same pooling anywhere.
+
+        Besides the model's files, the folder gets this package's marker
+        (:data:`~instructor_integrations._checkpoint.MARKER_FILE`), which records ``instructor_pooling``
+        and whose instruction presets fit, so the copy pools the same way whatever its folder is named.
+
+        Returns:
+            The folder.
+
+        Examples:
+            >>> import tempfile
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> folder = encoder.save(tempfile.mkdtemp() + "/my-model")
+            >>> InstructorEncoder(str(folder), device="cpu").checkpoint.instructor
+            True
+        """
+        folder = Path(path)
+        self._model.save(str(folder))
+        write_marker(
+            folder,
+            instructor_pooling=self.instructor_pooling,
+            preset_model=self.checkpoint.preset_model,
+            base_model=self.model_name,
+        )
+        return folder
 
     def __enter__(self) -> InstructorEncoder:
         return self

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ._checkpoint import DEFAULT_PRESET_MODEL, INSTRUCTOR_HUB_NAMES, detect_checkpoint
 from ._validation import short
 
 __all__ = [
@@ -43,9 +44,7 @@ __all__ = [
     "resolve_task",
 ]
 
-PRESET_MODELS = ("hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl")
-#: Models not recognised as one of the three checkpoints take this set, as the authors' harness does.
-DEFAULT_PRESET_MODEL = "hkunlp/instructor-large"
+PRESET_MODELS = INSTRUCTOR_HUB_NAMES
 _CATEGORY_SUFFIXES = ("retrieval", "classification", "clustering", "reranking")
 
 
@@ -181,23 +180,22 @@ def _data() -> dict[str, Any]:
 
 
 def preset_model_for(model_name: str | None) -> str:
-    """The instruction set a model takes.
+    """The instruction set a model takes: its own for the three checkpoints and their copies, else instructor-large's.
 
-    Its own for the three checkpoints (hub names, mirrors and local copies whose last path component
-    is ``instructor-base|large|xl``), else instructor-large's.
+    Decided by :func:`~instructor_integrations._checkpoint.detect_checkpoint`, the same rule that
+    decides the pooling (a parent folder's name never counts).
 
     Examples:
         >>> preset_model_for("/models/instructor-xl")
         'hkunlp/instructor-xl'
         >>> preset_model_for("sentence-transformers/all-MiniLM-L6-v2")
         'hkunlp/instructor-large'
+        >>> preset_model_for("/models/instructor-xl/minilm")
+        'hkunlp/instructor-large'
     """
-    if model_name:
-        last = re.split(r"[\\/]", str(model_name).rstrip("/\\"))[-1].lower()
-        for known in PRESET_MODELS:
-            if last == known.split("/")[1]:
-                return known
-    return DEFAULT_PRESET_MODEL
+    if not model_name:
+        return DEFAULT_PRESET_MODEL
+    return detect_checkpoint(model_name).preset_model
 
 
 def _norm(name: str) -> str:
