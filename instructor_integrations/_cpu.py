@@ -1,24 +1,25 @@
 """Process settings that decide CPU inference speed: OpenMP thread waiting and glibc ``malloc``.
 
-Both change the whole process, so both are listed, with their switch, in docs/install.md ("What the
-package changes in your process"), and logged once at INFO when applied:
+Both change the whole process, so a library import never makes them: a program opts in. The CLI
+(``instructor-embed``) and the server opt in for their own process; a library user calls
+:func:`tune_cpu` (or starts Python with ``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=1``). What they do:
 
 * **OpenMP workers that go to sleep between operators.** PyTorch's OpenMP pool (GNU libgomp) spins
   only briefly before a worker sleeps; a sleeping vCPU is slow to come back, and every operator
   starts with its threads waking up (the performance log has the measurements).
   ``GOMP_SPINCOUNT=10000000`` lets a worker spin for up to about half a second before sleeping.
-  libgomp reads the variable once, when torch is imported, so
-  :func:`apply_openmp_defaults` sets it (if unset) on ``import instructor_integrations`` *before*
-  torch is imported; when torch was imported first it cannot, and the encoder logs how to set it.
+  libgomp reads the variable once, when torch is imported, so :func:`tune_cpu` sets it (if unset)
+  only while torch is not imported yet; when torch came first the encoder logs how to set it.
 * **Freed memory returned to the kernel after every operator.** With glibc's defaults, blocks above
   the dynamic mmap threshold are fresh ``mmap`` s and the heap top is trimmed, so each batch
-  page-faults its working memory in again.
-  :func:`tune_cpu_allocator` raises the mmap and trim thresholds (``mallopt``) so freed blocks are
-  reused within a call; :func:`release_free_memory` (``malloc_trim``) hands the free heap back at the
-  end of each ``encode`` call, so memory does not pile up across calls.
+  page-faults its working memory in again. :func:`tune_cpu_allocator` raises the mmap and trim
+  thresholds (``mallopt``) when the first CPU model loads, so freed blocks are reused within a call;
+  :func:`release_free_memory` (``malloc_trim``) hands the free heap back when an encoder's queue
+  runs empty, so memory does not pile up across calls.
 
-``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0`` turns both off. Neither applies off glibc/libgomp (macOS,
-Windows, musl), and the allocator is left alone when jemalloc or tcmalloc is preloaded.
+``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0`` turns both off, in programs too. Neither applies off
+glibc/libgomp (macOS, Windows, musl), and the allocator is left alone when jemalloc or tcmalloc is
+preloaded. Each change is logged once at INFO.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "TRIM_THRESHOLD",
     "apply_openmp_defaults",
     "cpu_tuning_enabled",
+    "tune_cpu",
     "openmp_defaults_in_force",
     "release_free_memory",
     "tune_cpu_allocator",
@@ -60,12 +62,28 @@ _lock = threading.Lock()
 _allocator_applied: bool | None = None
 _libc: ctypes.CDLL | None = None
 _openmp_hint_logged = False
-#: What ``import instructor_integrations`` set in the environment (logged by the first CPU encoder).
+#: tune_cpu() was called in this process.
+_requested = False
+#: A CPU model has loaded in this process (the allocator is tuned then, if opted in).
+_cpu_model_loaded = False
+#: What :func:`tune_cpu` set in the environment (logged by the first CPU encoder).
 _set_at_import: dict[str, str] = {}
 
 
+def _env_choice() -> bool | None:
+    """``INSTRUCTOR_INTEGRATIONS_TUNE_CPU``: True (1/true/yes/on), False (0/false/no/off) or None (unset or empty)."""
+    value = os.environ.get(_ENV, "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return None
+
+
 def cpu_tuning_enabled() -> bool:
-    """Whether the CPU settings are applied (``INSTRUCTOR_INTEGRATIONS_TUNE_CPU`` is not 0/false/no/off).
+    """Whether this process opted in to the CPU settings (:func:`tune_cpu`, or the variable set to 1).
+
+    ``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0`` turns them off whatever was called.
 
     Examples:
         >>> import os
@@ -74,13 +92,46 @@ def cpu_tuning_enabled() -> bool:
         False
         >>> del os.environ["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"]
     """
-    return os.environ.get(_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    choice = _env_choice()
+    return _requested if choice is None else choice
+
+
+def tune_cpu() -> dict[str, str]:
+    """Opt this process in to the CPU settings: OpenMP spinning, glibc's allocator, the idle heap trim.
+
+    For programs and services that run CPU inference; ``instructor-embed`` and its server call it for
+    their own process. Call it before torch is imported (first thing in ``main``) for the OpenMP
+    setting to take effect; the allocator settings apply when the first CPU model loads (now, if one
+    already did). Variables the user set are never changed, and ``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0``
+    makes it do nothing.
+
+    Returns:
+        The environment variables it set (empty when switched off, torch was imported already, or
+        they were set already).
+
+    Examples:
+        >>> import os
+        >>> os.environ["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"] = "0"
+        >>> tune_cpu()
+        {}
+        >>> del os.environ["INSTRUCTOR_INTEGRATIONS_TUNE_CPU"]
+    """
+    global _requested
+    if _env_choice() is False:
+        return {}
+    with _lock:
+        _requested = True
+    changed = apply_openmp_defaults()
+    if _cpu_model_loaded:
+        tune_cpu_allocator()
+    return changed
 
 
 def apply_openmp_defaults() -> dict[str, str]:
-    """Set :data:`OPENMP_DEFAULTS` in ``os.environ`` where unset, if torch is not imported yet.
+    """Set :data:`OPENMP_DEFAULTS` in ``os.environ`` where unset, if tuning is on and torch is not imported yet.
 
-    Called by ``import instructor_integrations``. Variables the user set are never changed.
+    Called by :func:`tune_cpu` (and by ``import instructor_integrations`` with
+    ``INSTRUCTOR_INTEGRATIONS_TUNE_CPU=1``). Variables the user set are never changed.
 
     Returns:
         The variables set by this call (empty when tuning is off, torch was already imported, or
@@ -167,15 +218,17 @@ def _apply_allocator() -> bool:
 def release_free_memory() -> None:
     """Return the free heap to the kernel (``malloc_trim``), where :func:`tune_cpu_allocator` applied.
 
-    Called at the end of each CPU ``encode`` call: within a call, freed blocks are reused (no page
-    faults); between calls, the memory goes back, so a long ingestion does not accumulate it.
+    Called when a CPU encoder's queue runs empty: within a drain, freed blocks are reused (no page
+    faults); between them, the memory goes back, so a long ingestion does not accumulate it.
     """
     if _libc is not None:
         _libc.malloc_trim(0)
 
 
 def tune_cpu_process() -> None:
-    """What a CPU encoder does on creation: tune the allocator; say once per process if OpenMP is not set up."""
+    """What loading a CPU model does: if the process opted in, tune the allocator and say once how OpenMP is set."""
+    global _cpu_model_loaded
+    _cpu_model_loaded = True
     if not cpu_tuning_enabled():
         return
     tune_cpu_allocator()
@@ -187,15 +240,15 @@ def tune_cpu_process() -> None:
         if openmp_defaults_in_force():
             if _set_at_import:  # said once, now that logging is likely set up
                 logger.info(
-                    "import instructor_integrations set %s (OpenMP threads wait spinning between operators, for CPU "
-                    "speed); set %s=0 before the import to leave the environment alone",
+                    "CPU tuning set %s (OpenMP threads wait spinning between operators, for CPU speed); "
+                    "set %s=0 to leave the environment alone",
                     " ".join(f"{key}={value}" for key, value in _set_at_import.items()),
                     _ENV,
                 )
             return
         logger.info(
-            "torch was imported before instructor_integrations, so OpenMP threads sleep between operators "
-            "(slower on many CPUs): set %s in the environment before starting Python, or import "
-            "instructor_integrations first. See docs/performance.md.",
+            "torch was imported before the CPU tuning was asked for, so OpenMP threads sleep between operators "
+            "(slower on many CPUs): set %s in the environment before starting Python, or call "
+            "instructor_integrations.tune_cpu() before importing torch. See docs/performance.md.",
             " ".join(f"{key}={value}" for key, value in OPENMP_DEFAULTS.items()),
         )

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._cpu import cpu_tuning_enabled
 from .settings import EncoderSettings
 
 if TYPE_CHECKING:
@@ -41,9 +42,13 @@ _WORKER: ModelRunner | None = None
 WARM_UP_BATCH: tuple[str, list[str]] = ("", ["warm up", "warm"])
 
 
-def _start_worker(settings: EncoderSettings, threads: int) -> None:
-    """Process initializer: set the thread count, load the model once and run one warm-up batch."""
+def _start_worker(settings: EncoderSettings, threads: int, tuned: bool) -> None:
+    """Process initializer: the parent's CPU tuning choice, the thread count, the model loaded once, a warm-up batch."""
     global _WORKER
+    if tuned:  # the parent opted in (its GOMP_SPINCOUNT came with the environment)
+        from ._cpu import tune_cpu
+
+        tune_cpu()
     import torch
 
     torch.set_num_threads(threads)
@@ -99,7 +104,7 @@ class WorkerPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self._settings, self.threads),
+                initargs=(self._settings, self.threads, cpu_tuning_enabled()),
             )
             # Start the workers now (each loads the model and runs its warm-up batch in its initializer)
             # and wait for them, so a failure shows here and not mid-corpus.

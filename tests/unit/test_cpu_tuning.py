@@ -1,4 +1,5 @@
-"""CPU process settings: the allocator stops page-fault churn; OpenMP defaults are set before torch loads."""
+"""CPU process settings: only when a program opts in (never on import); the allocator stops page-fault churn; OpenMP
+defaults are set before torch loads."""
 
 from __future__ import annotations
 
@@ -99,13 +100,19 @@ def test_preloaded_allocator_is_left_alone(monkeypatch: pytest.MonkeyPatch, prel
     assert _cpu._apply_allocator() is False
 
 
-@pytest.mark.parametrize(("value", "enabled"), [("0", False), ("off", False), ("no", False), ("1", True), ("", True)])
-def test_environment_switch(monkeypatch: pytest.MonkeyPatch, value: str, enabled: bool) -> None:
+@pytest.mark.parametrize(
+    ("value", "requested", "enabled"),
+    [("0", True, False), ("off", True, False), ("no", False, False), ("1", False, True), ("", True, True),
+     ("", False, False)],
+)  # fmt: skip
+def test_environment_switch(monkeypatch: pytest.MonkeyPatch, value: str, requested: bool, enabled: bool) -> None:
     monkeypatch.setenv("INSTRUCTOR_INTEGRATIONS_TUNE_CPU", value)
+    monkeypatch.setattr(_cpu, "_requested", requested)
     assert _cpu.cpu_tuning_enabled() is enabled
 
 
 _SPIN = "import os, instructor_integrations, torch; print(os.environ.get('GOMP_SPINCOUNT', '-'))"
+_TUNED_SPIN = "import os, instructor_integrations as ii; ii.tune_cpu(); import torch; print(os.environ.get('GOMP_SPINCOUNT', '-'))"
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -114,23 +121,83 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_openmp_default_is_set_when_the_package_is_imported_before_torch() -> None:
-    assert _run(_SPIN, env=_clean_env()) == _cpu.OPENMP_DEFAULTS["GOMP_SPINCOUNT"]
+def test_importing_the_package_changes_no_environment() -> None:
+    assert _run(_SPIN, env=_clean_env()) == "-"
+
+
+def test_openmp_default_is_set_by_tune_cpu_or_the_opt_in_variable_before_torch() -> None:
+    assert _run(_TUNED_SPIN, env=_clean_env()) == _cpu.OPENMP_DEFAULTS["GOMP_SPINCOUNT"]
+    assert _run(_SPIN, env=_clean_env(INSTRUCTOR_INTEGRATIONS_TUNE_CPU="1")) == _cpu.OPENMP_DEFAULTS["GOMP_SPINCOUNT"]
 
 
 def test_openmp_default_never_overrides_the_user_or_a_loaded_torch() -> None:
-    assert _run(_SPIN, env=_clean_env(GOMP_SPINCOUNT="1234")) == "1234"
-    assert _run(_SPIN, env=_clean_env(INSTRUCTOR_INTEGRATIONS_TUNE_CPU="0")) == "-"
-    torch_first = "import os, torch, instructor_integrations; print(os.environ.get('GOMP_SPINCOUNT', '-'))"
+    assert _run(_TUNED_SPIN, env=_clean_env(GOMP_SPINCOUNT="1234")) == "1234"
+    assert _run(_TUNED_SPIN, env=_clean_env(INSTRUCTOR_INTEGRATIONS_TUNE_CPU="0")) == "-"
+    torch_first = (
+        "import os, torch, instructor_integrations as ii; ii.tune_cpu(); print(os.environ.get('GOMP_SPINCOUNT', '-'))"
+    )
     assert _run(torch_first, env=_clean_env()) == "-"
 
 
-@pytest.mark.parametrize(("value", "expected_calls"), [("0", 0), ("1", 1)])
-def test_cpu_encoder_tunes_the_allocator_unless_switched_off(
-    monkeypatch: pytest.MonkeyPatch, tiny_path: str, value: str, expected_calls: int
+_CHANGED = (
+    "print(sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)), "
+    "_cpu._allocator_applied, _cpu._libc, child)\n"
+)
+_CHILD = (
+    "child = subprocess.run([sys.executable, '-c', 'import os; print(os.environ.get(\"GOMP_SPINCOUNT\", \"-\"))'],\n"
+    "                       capture_output=True, text=True, check=True).stdout.strip()\n"
+)
+
+
+def test_a_library_user_gets_no_process_change(tiny_path: str) -> None:
+    """Importing every door and embedding on the CPU changes in the process only what plain sentence-transformers does.
+
+    (torch's compiler and scikit-learn set a few variables of their own when a model runs; the package adds none,
+    touches no allocator setting and leaks nothing into a child process.)
+    """
+    code = (
+        "import os, subprocess, sys; before = dict(os.environ)\n"
+        "import instructor_integrations as ii, instructor_integrations.langchain, instructor_integrations.llama_index\n"
+        "import instructor_integrations.chroma\n"
+        "from instructor_integrations import _cpu\n"
+        "assert dict(os.environ) == before, 'an import changed the environment'\n"
+        f"ii.InstructorEncoder({tiny_path!r}, device='cpu').encode(['a', 'b'], 'Represent the word: ')\n"
+        + _CHILD
+        + _CHANGED
+    )
+    plain = (
+        "import os, subprocess, sys; before = dict(os.environ)\n"
+        "from sentence_transformers import SentenceTransformer\n"
+        "from instructor_integrations import _cpu\n"
+        f"SentenceTransformer({tiny_path!r}, device='cpu').encode(['a', 'b'], prompt='Represent the word: ')\n"
+        + _CHILD
+        + _CHANGED
+    )
+    ours, reference = _run(code, env=_clean_env()), _run(plain, env=_clean_env())
+    assert ours == reference
+    assert ours.endswith(" None None -")
+
+
+def test_the_cli_tunes_its_own_process() -> None:
+    """A program may: ``instructor-embed`` opts in before torch loads (here it then stops at a usage error)."""
+    code = (
+        "import os, sys; from instructor_integrations.cli import main\n"
+        "code = main(['ingest', '/no/such/path', '--collection', 'c'])\n"
+        "from instructor_integrations import _cpu\n"
+        "print(code, os.environ.get('GOMP_SPINCOUNT', '-'), _cpu.cpu_tuning_enabled())\n"
+    )
+    assert _run(code, env=_clean_env()) == f"2 {_cpu.OPENMP_DEFAULTS['GOMP_SPINCOUNT']} True"
+    assert _run(code, env=_clean_env(INSTRUCTOR_INTEGRATIONS_TUNE_CPU="0")) == "2 - False"
+
+
+@pytest.mark.parametrize(("value", "requested", "expected_calls"), [("0", True, 0), ("1", False, 1), ("", True, 1),
+                                                                    ("", False, 0)])  # fmt: skip
+def test_cpu_encoder_tunes_the_allocator_only_when_opted_in(
+    monkeypatch: pytest.MonkeyPatch, tiny_path: str, value: str, requested: bool, expected_calls: int
 ) -> None:
     calls: list[int] = []
     monkeypatch.setenv("INSTRUCTOR_INTEGRATIONS_TUNE_CPU", value)
+    monkeypatch.setattr(_cpu, "_requested", requested)
     monkeypatch.setattr(_cpu, "tune_cpu_allocator", lambda: calls.append(1) or True)
     InstructorEncoder(tiny_path, device="cpu")
     assert len(calls) == expected_calls
@@ -140,7 +207,7 @@ def test_encoder_says_how_to_set_openmp_when_torch_came_first(
     monkeypatch: pytest.MonkeyPatch, tiny_path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    monkeypatch.delenv("INSTRUCTOR_INTEGRATIONS_TUNE_CPU", raising=False)
+    monkeypatch.setenv("INSTRUCTOR_INTEGRATIONS_TUNE_CPU", "1")
     monkeypatch.setattr(_cpu, "_openmp_hint_logged", False)
     with caplog.at_level("INFO", logger="instructor_integrations._cpu"):
         InstructorEncoder(tiny_path, device="cpu")
@@ -169,7 +236,7 @@ def test_cpu_encode_hands_free_memory_back_after_each_call(
 def test_each_process_wide_change_is_logged_once_with_its_switch(tiny_path: str) -> None:
     code = (
         "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
-        "import instructor_integrations as ii\n"
+        "import instructor_integrations as ii; ii.tune_cpu()\n"
         f"ii.InstructorEncoder({tiny_path!r}, device='cpu'); ii.InstructorEncoder({tiny_path!r}, device='cpu')\n"
     )
     out = subprocess.run(
