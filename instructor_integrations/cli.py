@@ -19,10 +19,13 @@ import time
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ModelLoadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .settings import EncoderSettings
 
 logger = logging.getLogger("instructor_integrations.cli")
 
@@ -40,21 +43,72 @@ class UsageError(Exception):
 
 
 def _add_model_options(parser: argparse.ArgumentParser, *, default_model: str | None = DEMO_MODEL) -> None:
+    """One option per :class:`EncoderSettings` field that has one, with its declared meaning, type and default."""
+    from .settings import EncoderSettings
+
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default=default_model, help="hub name or local folder (default: %(default)s)")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: auto)")
-    group.add_argument("--precision", choices=["exact", "fast"], default=None, help="exact (float32) or fast (bf16)")
-    group.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (default: %(default)s)")
-    group.add_argument(
-        "--compile",
-        action="store_true",
-        help="compile the model's forward: about 30 s once, faster on large corpora (not with --ray)",
-    )
-    group.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="worker processes (CPU or CUDA), each with its own model copy (default: %(default)s; not with --ray)",
+    defaults = EncoderSettings().as_kwargs()
+    for name in EncoderSettings.names():
+        flag = EncoderSettings.flag(name)
+        if flag is None:
+            continue
+        kind, text = EncoderSettings.kind(name), EncoderSettings.help(name)
+        default = default_model if name == "model_name_or_path" else defaults[name]
+        if kind == "bool | None":
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif kind == "bool":
+            group.add_argument(flag, dest=name, action="store_true", help=text)
+        else:
+            parse = _parser(name) if kind.startswith("int") else str
+            shown = "" if default is None or "(default" in text else " (default: %(default)s)"
+            choices = EncoderSettings.choices(name)
+            metavar = None if choices else flag[2:].upper().replace("-", "_")
+            group.add_argument(
+                flag, dest=name, type=parse, default=default, choices=choices, metavar=metavar, help=text + shown
+            )
+
+
+def _parser(name: str) -> Any:
+    """The argparse ``type`` of a numeric setting: :meth:`EncoderSettings.parse`, an argparse error when it fails."""
+    from .settings import EncoderSettings
+
+    def parse(text: str) -> Any:
+        try:
+            return EncoderSettings.parse(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _settings(args: argparse.Namespace, **changes: Any) -> EncoderSettings:
+    """The :class:`EncoderSettings` the model options of a command give (with ``changes``)."""
+    from .settings import EncoderSettings
+
+    values = {name: getattr(args, name) for name in EncoderSettings.names() if hasattr(args, name)}
+    return EncoderSettings(**{**values, **changes})
+
+
+class _Deprecated(argparse.Action):
+    """An option's old spelling: still accepted, with a warning naming the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        print(f"instructor-embed: warning: {option} is deprecated, use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_instruction_options(parser: argparse.ArgumentParser, *, task_help: str, task_group: Any = None) -> None:
+    """``--task`` and ``--document-instruction`` (old spelling ``--doc-instruction``): the adapters' names."""
+    (task_group or parser).add_argument("--task", default=None, help=task_help)
+    parser.add_argument("--document-instruction", default=None, help="instruction for documents")
+    parser.add_argument(
+        "--doc-instruction", dest="document_instruction", action=_Deprecated, new="--document-instruction"
     )
 
 
@@ -66,23 +120,13 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--port", type=int, default=None, help="port of a Chroma server (default: 8000)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``instructor-embed``."""
-    parser = argparse.ArgumentParser(
-        prog="instructor-embed",
-        description="INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, search, eval, demo.",
-        epilog="Exit codes: 0 ok, 1 failed at run time, 2 bad usage or input, 130 interrupted.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _ingest_parser(commands: Any) -> None:
+    """The ``ingest`` command's options."""
     ingest = commands.add_parser("ingest", help="embed files into a Chroma collection (idempotent)")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="text/markdown/JSONL files or folders")
     _add_store_options(ingest)
     _add_model_options(ingest)
-    ingest.add_argument("--task", default=None, help="instruction preset, e.g. SciFact (sets both instructions)")
-    ingest.add_argument("--doc-instruction", default=None, help="instruction for documents")
+    _add_instruction_options(ingest, task_help="instruction preset, e.g. SciFact (sets both instructions)")
     ingest.add_argument("--query-instruction", default=None, help="instruction saved for later searches")
     ingest.add_argument(
         "--chunk-tokens",
@@ -100,9 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
     ingest.add_argument("--ray", action="store_true", help="embed with Ray Data (needs --host/--port)")
     ingest.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: local)")
+    ingest.add_argument(
+        "--ray-batch-size", type=int, default=256, help="rows per Ray batch, with --ray (default: %(default)s)"
+    )
     ingest.add_argument("--ray-concurrency", type=int, default=1, help="embedding actors (default: %(default)s)")
     ingest.add_argument("--ray-gpus", type=float, default=0, help="GPUs per actor (default: %(default)s)")
 
+
+def _search_parser(commands: Any) -> None:
+    """The ``search`` command's options."""
     search = commands.add_parser("search", help="search a collection with its saved query instruction")
     search.add_argument("query", metavar="QUERY")
     _add_store_options(search)
@@ -112,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+def _eval_parser(commands: Any) -> None:
+    """The ``eval`` command's options."""
     evaluate = commands.add_parser("eval", help="evaluate on a BEIR folder, the STS Benchmark or a classification set")
     evaluate.add_argument(
         "--data",
@@ -119,16 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="BEIR folder, STS Benchmark folder, or classification folder (train.csv, test.csv)",
     )
     _add_model_options(evaluate)
-    instructions = evaluate.add_mutually_exclusive_group()
-    instructions.add_argument("--preset", default=None, help="the authors' instructions for this dataset")
-    instructions.add_argument("--no-instructions", action="store_true", help="embed plain texts")
+    choice = evaluate.add_mutually_exclusive_group()
+    _add_instruction_options(
+        evaluate, task_help="the authors' instructions for this dataset, e.g. SciFact", task_group=choice
+    )
+    choice.add_argument("--preset", dest="task", action=_Deprecated, new="--task")
+    choice.add_argument("--no-instructions", action="store_true", help="embed plain texts")
     evaluate.add_argument("--query-instruction", default=None, help="explicit query instruction")
-    evaluate.add_argument("--doc-instruction", default=None, help="explicit document instruction")
     evaluate.add_argument("--via", choices=["raw", "chroma", "langchain", "llama-index"], default="raw")
     evaluate.add_argument("--limit-queries", type=int, default=None, help="first N judged queries only")
     evaluate.add_argument("--max-corpus", type=int, default=None, help="judged docs plus a sample, N in all")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+def _serve_parser(commands: Any) -> None:
+    """The ``serve`` command's options."""
     serve = commands.add_parser("serve", help="serve embeddings over HTTP (OpenAI-compatible, with instructions)")
     _add_model_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
@@ -153,10 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--access-log", action="store_true", help="log each request's method, path and status")
 
+
+def _demo_parser(commands: Any) -> None:
+    """The ``demo`` command's options."""
     demo = commands.add_parser("demo", help="build a small Chroma and query it through LangChain, LlamaIndex, Chroma")
     demo.add_argument("--model", default=None, help=f"model (default: {DEMO_MODEL}, else the packaged MiniLM)")
     demo.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: auto)")
     demo.add_argument("-k", type=int, default=2, help="hits per query (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``instructor-embed``."""
+    parser = argparse.ArgumentParser(
+        prog="instructor-embed",
+        description="INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, search, eval, serve, demo.",
+        epilog="Exit codes: 0 ok, 1 failed at run time, 2 bad usage or input, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_ingest_parser, _search_parser, _eval_parser, _serve_parser, _demo_parser):
+        add(commands)
     return parser
 
 
@@ -177,15 +252,13 @@ def _positive(value: int | None, option: str) -> None:
         raise UsageError(f"{option} must be a positive integer, got {value}")
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    """Embed files into a collection; print a summary."""
-    from .sources import BadInput, Record, SourceError, read_records
-
+def _check_ingest_args(args: argparse.Namespace) -> None:
+    """Every usage error of ``ingest``, before a model loads or a store is created."""
     _positive(args.batch_size, "--batch-size")
-    _positive(args.workers, "--workers")
+    _positive(args.num_workers, "--workers")
     _check_store(args)
-    if args.task and args.doc_instruction:
-        raise UsageError("give either --task or --doc-instruction, not both")
+    if args.task and args.document_instruction:
+        raise UsageError("give either --task or --document-instruction, not both")
     for raw in args.paths:
         if not Path(raw).exists():
             raise UsageError(f"{raw!r} does not exist")
@@ -200,36 +273,76 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--chunk-overlap-tokens must be >= 0 and below --chunk-tokens, got {args.chunk_overlap_tokens}"
         )
-    if args.ray:  # usage errors before the model is loaded
+    if args.ray:
+        _positive(args.ray_batch_size, "--ray-batch-size")
         if args.host is None:
             raise UsageError("--ray writes to a Chroma server: give --host (and --port)")
         if args.compile:
             raise UsageError("--compile is not available with --ray (each Ray worker would compile for itself)")
-        if args.workers != 1:
+        if args.num_workers != 1:
             raise UsageError("--workers is not available with --ray (--ray-concurrency sets the Ray workers)")
+
+
+def _ingest_with_ray(args: argparse.Namespace, records: Iterator[Any], ef: Any) -> tuple[int, int, Any]:
+    """``ingest --ray``: every model setting goes to the Ray actors; returns (written, skipped, collection)."""
+    from .ray import ingest_records_with_ray
+    from .vectorstores import chroma_client
+
+    counts = ingest_records_with_ray(
+        list(records),
+        collection=args.collection,
+        host=args.host,
+        port=args.port or 8000,
+        model=args.model_name_or_path,
+        settings=_settings(args),
+        task=args.task,
+        document_instruction=args.document_instruction,
+        query_instruction=args.query_instruction,
+        batch_size=args.ray_batch_size,
+        address=args.ray_address,
+        concurrency=args.ray_concurrency,
+        num_gpus=args.ray_gpus,
+    )
+    collection = chroma_client(host=args.host, port=args.port).get_collection(args.collection, embedding_function=ef)
+    return counts.written, counts.skipped, collection
+
+
+def _ingest_here(args: argparse.Namespace, records: Iterator[Any], ef: Any) -> tuple[int, int, Any]:
+    """``ingest`` in this process; returns (written, skipped, collection)."""
+    from .vectorstores import get_collection, ingest_stream
+
+    client = _client(args)  # after every setting is checked: a usage error creates no store
+    collection = get_collection(client, args.collection, embedding=ef)
+    result = ingest_stream(collection, records, client=client, progress=None if not args.no_progress else False)
+    return result.written, result.skipped, collection
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Embed files into a collection; print a summary."""
+    from ._adapter import MODEL_SETTINGS
     from .chroma import InstructorEmbeddingFunction
     from .chunking import Chunker
+    from .sources import BadInput, Record, SourceError, read_records
+    from .vectorstores import delete_stale
 
+    _check_ingest_args(args)
     started = time.perf_counter()
     bad: list[BadInput] = []
     files: set[str] = set()
     file_ids: dict[str, list[str]] = {}
     chunks = 0
-    # The model's tokenizer measures the chunks (with --ray the model is loaded here too, for that).
+    # The model's tokenizer measures the chunks (with --ray the model is loaded here too, on the CPU, for that).
+    settings = _settings(args, device="cpu") if args.ray else _settings(args)
     ef = InstructorEmbeddingFunction(
-        args.model,
+        settings.model_name_or_path,
         task=args.task,
-        document_instruction=args.doc_instruction,
+        document_instruction=args.document_instruction,
         query_instruction=args.query_instruction,
-        device="cpu" if args.ray else args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        compile=args.compile,
-        num_workers=args.workers,
+        batch_size=settings.batch_size,
+        **{name: getattr(settings, name) for name in MODEL_SETTINGS},
     )
-    encoder = ef.encoder
     chunker = Chunker.for_encoder(
-        encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
+        ef.encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
     )
 
     def records() -> Iterator[Record]:
@@ -239,43 +352,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             files.add(str(record.metadata["source"]).rsplit(":", 1)[0])
             yield record
 
-    removed = 0
     try:
-        if args.ray:
-            from .ray import ingest_records_with_ray
-
-            counts = ingest_records_with_ray(
-                list(records()),
-                collection=args.collection,
-                host=args.host,
-                port=args.port or 8000,
-                model=args.model,
-                device=args.device,
-                precision=args.precision,
-                task=args.task,
-                document_instruction=args.doc_instruction,
-                query_instruction=args.query_instruction,
-                batch_size=args.batch_size,
-                address=args.ray_address,
-                concurrency=args.ray_concurrency,
-                num_gpus=args.ray_gpus,
-            )
-            written, skipped = counts.written, counts.skipped
-            from .vectorstores import chroma_client
-
-            client = chroma_client(host=args.host, port=args.port)
-            collection = client.get_collection(args.collection, embedding_function=ef)
-        else:
-            from .vectorstores import get_collection, ingest_stream
-
-            client = _client(args)  # after every setting is checked: a usage error creates no store
-            collection = get_collection(client, args.collection, embedding=ef)
-            result = ingest_stream(
-                collection, records(), client=client, progress=None if not args.no_progress else False
-            )
-            written, skipped = result.written, result.skipped
-        from .vectorstores import delete_stale
-
+        written, skipped, collection = (_ingest_with_ray if args.ray else _ingest_here)(args, records(), ef)
         # Every file read whole is now stored whole: the chunks an edit left behind go.
         removed = sum(delete_stale(collection, source, ids) for source, ids in file_ids.items())
     except SourceError as exc:
@@ -333,25 +411,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
     _positive(args.batch_size, "--batch-size")
-    _positive(args.workers, "--workers")
+    _positive(args.num_workers, "--workers")
     _positive(args.limit_queries, "--limit-queries")
     _positive(args.max_corpus, "--max-corpus")
+    settings = _settings(args)
     try:
         result = evaluate(
             args.data,
-            model=args.model,
-            preset=args.preset,
+            model=settings.model_name_or_path,
+            task=args.task,
             query_instruction=args.query_instruction,
-            doc_instruction=args.doc_instruction,
+            document_instruction=args.document_instruction,
             no_instructions=args.no_instructions,
             via=args.via,
             limit_queries=args.limit_queries,
             max_corpus=args.max_corpus,
-            device=args.device,
-            precision=args.precision,
-            batch_size=args.batch_size,
-            compile=args.compile,
-            num_workers=args.workers,
+            settings=settings,
         )
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
@@ -468,10 +543,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import ServerSettings, run_server
 
     _positive(args.batch_size, "--batch-size")
-    _positive(args.workers, "--workers")
+    _positive(args.num_workers, "--workers")
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    names = args.served_model_name or [args.model]
+    encoder_settings = _settings(args, show_progress_bar=False)
+    names = args.served_model_name or [encoder_settings.model_name_or_path]
     settings = ServerSettings(
         model_name=names[0],
         aliases=tuple(names[1:]),
@@ -484,15 +560,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
     def load() -> InstructorEncoder:
-        return InstructorEncoder(
-            args.model,
-            device=args.device,
-            precision=args.precision,
-            batch_size=args.batch_size,
-            compile=args.compile,
-            num_workers=args.workers,
-            show_progress_bar=False,
-        )
+        return InstructorEncoder.from_settings(encoder_settings)
 
     logging.getLogger("uvicorn.access").disabled = not args.access_log
     run_server(load, settings, host=args.host, port=args.port)
@@ -506,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``instructor-embed``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A program may tune its own process for CPU inference (a library import never does): before torch loads.
+    from ._cpu import tune_cpu
+
+    tune_cpu()
     # A server reports its start, readiness and failures; the other commands speak only when asked.
     level = (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -25,14 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._adapter import MODEL_SETTINGS
 from ._optional import require
 from ._validation import check_positive_int, short
+from .settings import EncoderSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sources import Record
 
 __all__ = [
     "IngestCounts",
+    "actor_settings",
     "embed_dataset",
     "ingest_records_with_ray",
     "ingest_to_chroma",
@@ -68,19 +72,37 @@ def _actor_resources(num_gpus: float, num_cpus: float | None) -> dict[str, Any]:
     return resources
 
 
-def _encoder_kwargs(device: str | None, precision: str | None) -> dict[str, Any]:
-    return {"device": device, "precision": precision}
+def actor_settings(model: str, settings: EncoderSettings | None = None, **encoder_kwargs: Any) -> EncoderSettings:
+    """The encoder settings every actor builds its encoder from.
+
+    ``settings`` (or the defaults) for ``model``, with ``encoder_kwargs`` (any
+    :class:`~instructor_integrations.settings.EncoderSettings` field) applied.
+
+    Checked here, on the driver, before any actor starts; actors never show a progress bar.
+
+    Raises:
+        TypeError: An unknown setting name (the message lists the known ones) or a bad ``settings``.
+        ValueError: A bad value (the message names the setting).
+
+    Examples:
+        >>> actor_settings("m", max_seq_length=128, precision="exact").max_seq_length
+        128
+    """
+    if settings is not None and not isinstance(settings, EncoderSettings):
+        raise TypeError(f"settings must be an EncoderSettings or None, got {type(settings).__name__}")
+    base = (settings or EncoderSettings()).as_kwargs()
+    return EncoderSettings.from_kwargs(**{**base, **encoder_kwargs, "model_name_or_path": model}).replace(
+        show_progress_bar=False
+    )
 
 
 class _Embedder:
-    """Ray actor: one encoder per actor, loaded in the constructor."""
+    """Ray actor: one encoder per actor, built from the driver's settings in the constructor."""
 
-    def __init__(
-        self, model: str, instruction: str | None, text_column: str, device: str | None, precision: str | None
-    ) -> None:
+    def __init__(self, settings: EncoderSettings, instruction: str | None, text_column: str) -> None:
         from .encoder import get_encoder
 
-        self.encoder = get_encoder(model, **_encoder_kwargs(device, precision))
+        self.encoder = get_encoder(settings)
         self.instruction = instruction
         self.text_column = text_column
 
@@ -100,8 +122,8 @@ def embed_dataset(
     concurrency: int = 1,
     num_gpus: float = 0,
     num_cpus: float | None = None,
-    device: str | None = None,
-    precision: str | None = None,
+    settings: EncoderSettings | None = None,
+    **encoder_kwargs: Any,
 ) -> Any:
     """Add an ``embedding`` column (float32 vectors) to a Ray dataset.
 
@@ -110,12 +132,15 @@ def embed_dataset(
         model: Hub name or local folder (must be reachable from every worker).
         instruction: The instruction for every row (``None``: plain).
         text_column: Column holding the texts.
-        batch_size: Rows per Ray batch (and per forward pass).
+        batch_size: Rows per Ray batch (Ray's ``map_batches`` batch size; the rows per forward pass are the
+            encoder's ``batch_size``, set through ``settings``).
         concurrency: Number of embedding actors.
         num_gpus: GPUs per actor (use 1 on a GPU cluster).
         num_cpus: CPUs per actor (fractional values let actors share CPUs).
-        device: Device inside each actor (``None``: cuda if the actor has one, else cpu).
-        precision: ``"exact"``, ``"fast"`` or ``None``.
+        settings: The encoder settings of every actor (``model`` replaces its model name).
+        **encoder_kwargs: Any other :class:`~instructor_integrations.settings.EncoderSettings` field, by name
+            (``device``: ``None`` is cuda if the actor has one, else cpu; ``precision``, ``max_seq_length``,
+            ``instructor_pooling``, ...): every actor gets each of them.
 
     Returns:
         A lazy ``ray.data.Dataset`` with an added ``embedding`` column.
@@ -125,11 +150,9 @@ def embed_dataset(
     return ds.map_batches(
         _Embedder,
         fn_constructor_kwargs={
-            "model": model,
+            "settings": actor_settings(model, settings, **encoder_kwargs),
             "instruction": instruction,
             "text_column": text_column,
-            "device": device,
-            "precision": precision,
         },
         batch_size=batch_size,
         concurrency=concurrency,
@@ -143,20 +166,18 @@ class _ChromaWriter:
 
     def __init__(
         self,
-        model: str,
+        settings: EncoderSettings,
         instruction: str | None,
         collection: str,
         host: str,
         port: int,
         text_column: str,
         id_column: str,
-        device: str | None,
-        precision: str | None,
     ) -> None:
         from .encoder import get_encoder
         from .vectorstores import chroma_client
 
-        self.encoder = get_encoder(model, **_encoder_kwargs(device, precision))
+        self.encoder = get_encoder(settings)
         self.instruction = instruction
         client = chroma_client(host=host, port=port)
         self.max_batch = int(client.get_max_batch_size())
@@ -229,8 +250,8 @@ def ingest_to_chroma(
     concurrency: int = 1,
     num_gpus: float = 0,
     num_cpus: float | None = None,
-    device: str | None = None,
-    precision: str | None = None,
+    settings: EncoderSettings | None = None,
+    **encoder_kwargs: Any,
 ) -> IngestCounts:
     """Embed a Ray dataset into a Chroma server collection, skipping ids already stored.
 
@@ -250,12 +271,14 @@ def ingest_to_chroma(
         task: Instruction preset (sets both instructions).
         document_instruction: Instruction for the documents.
         query_instruction: Instruction saved for queries.
-        batch_size: Rows per Ray batch.
+        batch_size: Rows per Ray batch (Ray's; the rows per forward pass are the encoder's ``batch_size``).
         concurrency: Number of actors.
         num_gpus: GPUs per actor.
         num_cpus: CPUs per actor.
-        device: Device inside each actor.
-        precision: ``"exact"``, ``"fast"`` or ``None``.
+        settings: The encoder settings of every actor (``model`` replaces its model name).
+        **encoder_kwargs: Any other :class:`~instructor_integrations.settings.EncoderSettings` field, by name;
+            every actor gets each of them, and the collection's saved config records those that decide the
+            vectors (dtype, precision, ``max_seq_length``, ``instructor_pooling``).
 
     Returns:
         :class:`IngestCounts` summed over all batches.
@@ -269,13 +292,14 @@ def ingest_to_chroma(
         raise ValueError(f"text_column {text_column!r} is not a column of the dataset: {short(ds.columns())}")
     if id_column is not None and id_column not in ds.columns():
         raise ValueError(f"id_column {id_column!r} is not a column of the dataset: {short(ds.columns())}")
+    encoder_settings = actor_settings(model, settings, **encoder_kwargs)
     ef = InstructorEmbeddingFunction(
         model,
         task=task,
         document_instruction=document_instruction,
         query_instruction=query_instruction,
-        precision=precision,
         lazy=True,
+        **{name: getattr(encoder_settings, name) for name in MODEL_SETTINGS},
     )
     get_collection(chroma_client(host=host, port=port), collection, embedding=ef)
     if id_column is None:
@@ -284,15 +308,13 @@ def ingest_to_chroma(
     counts = ds.map_batches(
         _ChromaWriter,
         fn_constructor_kwargs={
-            "model": model,
+            "settings": encoder_settings,
             "instruction": ef.document_instruction,
             "collection": collection,
             "host": host,
             "port": port,
             "text_column": text_column,
             "id_column": id_column,
-            "device": device,
-            "precision": precision,
         },
         batch_size=batch_size,
         concurrency=concurrency,
@@ -332,9 +354,11 @@ class _ServeReplica:
     """One Ray Serve replica: its own model, behind the same app as ``instructor-embed serve``."""
 
     def __init__(self, model: str, settings: dict[str, Any], encoder_kwargs: dict[str, Any]) -> None:
+        from ._cpu import tune_cpu
         from .encoder import InstructorEncoder
         from .server import ServerSettings
 
+        tune_cpu()  # a replica is a service process of its own, as `instructor-embed serve` is
         self._settings = ServerSettings(**settings)
         self._encoder = InstructorEncoder(model, show_progress_bar=False, **encoder_kwargs)
 
@@ -404,6 +428,7 @@ def serve_deployment(
         "max_queued_rows": max_queued_rows,
     }
     ServerSettings(**settings)  # bad settings fail here, not in each replica
+    EncoderSettings.from_kwargs(model_name_or_path=model, **encoder_kwargs)
     options: dict[str, Any] = {"ray_actor_options": _actor_resources(num_gpus, num_cpus)}
     if autoscaling_config is not None:
         options["autoscaling_config"] = autoscaling_config
@@ -427,17 +452,21 @@ _SERVE_ARGS: dict[str, Any] = {
     "max_request_bytes": int,
     "max_queued_rows": int,
     "autoscaling_config": json.loads,
-    "device": str,
-    "precision": str,
-    "batch_size": int,
+    # Every encoder setting, read by its declared type.
+    **{
+        name: functools.partial(EncoderSettings.parse, name)
+        for name in EncoderSettings.names()
+        if name not in ("model_name_or_path", "show_progress_bar")
+    },
 }
 
 
 def serve_app(args: dict[str, str]) -> Any:
     """Application builder for Ray Serve's CLI: ``serve run instructor_integrations.ray:serve_app model=...``.
 
-    Takes the arguments of :func:`serve_deployment` as ``key=value`` strings, plus ``device``,
-    ``precision`` and ``batch_size`` for the encoder; ``autoscaling_config`` as JSON.
+    Takes the arguments of :func:`serve_deployment` as ``key=value`` strings, plus every encoder setting of
+    :class:`~instructor_integrations.settings.EncoderSettings` by name (``device=cpu``,
+    ``max_seq_length=256``, ``instructor_pooling=false``, ...); ``autoscaling_config`` as JSON.
 
     Examples:
         >>> serve_app({"model": "m", "colour": "red"})

@@ -25,6 +25,20 @@ DTYPE_NAMES = ("float32", "bfloat16", "float16")
 PRECISIONS = ("exact", "fast")
 
 
+_UNSET: Any = object()
+
+
+def _setting(
+    default: Any, help: str, *, flag: str | Any | None = _UNSET, choices: tuple[str, ...] | None = None
+) -> Any:
+    """A settings field: its default, what it means (the one text every door shows), and its CLI option.
+
+    ``flag`` is the ``instructor-embed`` option (default: ``--`` and the name with dashes; ``None``: no
+    option); ``choices`` the values the option accepts.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
     """Everything an :class:`~instructor_integrations.encoder.InstructorEncoder` is built from.
@@ -45,34 +59,36 @@ class EncoderSettings:
         64
     """
 
-    model_name_or_path: str = DEFAULT_MODEL
-    """A hub name or a local folder holding a sentence-transformers checkpoint."""
-    device: str | None = None
-    """``None`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``."""
-    dtype: str = "auto"
-    """Weight dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
-    precision: str | None = None
-    """``"exact"`` (float32, reference parity), ``"fast"`` (bfloat16 where fast) or ``None`` (dtype decides)."""
-    max_seq_length: int | None = None
-    """Token limit per input, instruction included; ``None``: 512 for INSTRUCTOR pooling, else the model's."""
-    batch_size: int = 32
-    """Rows per forward pass, at most (the default of calls that give none)."""
-    token_budget: int | str | None = "auto"
-    """Padded tokens per forward pass, at most: a positive int, ``"auto"`` (per device) or ``None`` (no cap)."""
-    cache_folder: str | None = None
-    """Where hub models are cached (default: the Hugging Face cache)."""
-    local_files_only: bool | None = None
-    """Never touch the network; ``None`` follows ``HF_HUB_OFFLINE``."""
-    trust_remote_code: bool = False
-    """Allow custom model code from the hub."""
-    instructor_pooling: bool | None = None
-    """Leave the instruction's tokens out of mean pooling; ``None``: on for INSTRUCTOR checkpoints only."""
-    show_progress_bar: bool | None = None
-    """Default for ``encode``; ``None`` shows a bar only on a terminal."""
-    compile: bool = False
-    """Compile the transformer's forward with ``torch.compile``."""
-    num_workers: int = 1
-    """Worker processes (CPU or CUDA), each with its own copy of the model, for calls of several batches."""
+    model_name_or_path: str = _setting(
+        DEFAULT_MODEL, "hub name or local folder of a sentence-transformers checkpoint", flag="--model"
+    )
+    device: str | None = _setting(None, "cpu, cuda, cuda:N or mps (default: cuda, then mps, then cpu)")
+    dtype: str = _setting(
+        "auto", "weight dtype (auto: bfloat16 on CUDA that has it, else float32)", choices=("auto", *DTYPE_NAMES)
+    )
+    precision: str | None = _setting(
+        None, "exact (float32, reference parity) or fast (bfloat16 where the hardware runs it fast)", choices=PRECISIONS
+    )
+    max_seq_length: int | None = _setting(
+        None, "token limit per input, instruction included (default: 512 for INSTRUCTOR pooling, else the model's)"
+    )
+    batch_size: int = _setting(32, "rows per forward pass, at most")
+    token_budget: int | str | None = _setting(
+        "auto", "padded tokens per forward pass, at most: a number, auto (per device) or none (no cap)"
+    )
+    cache_folder: str | None = _setting(None, "where hub models are cached (default: the Hugging Face cache)")
+    local_files_only: bool | None = _setting(None, "never touch the network (default: follows HF_HUB_OFFLINE)")
+    trust_remote_code: bool = _setting(False, "allow custom model code from the hub")
+    instructor_pooling: bool | None = _setting(
+        None, "leave the instruction's tokens out of mean pooling (default: detected from the checkpoint)"
+    )
+    show_progress_bar: bool | None = _setting(None, "progress bars (default: on a terminal only)", flag=None)
+    compile: bool = _setting(
+        False, "compile the model's forward with torch.compile (slow once, faster on large corpora)"
+    )
+    num_workers: int = _setting(
+        1, "worker processes (CPU or CUDA), each with its own copy of the model", flag="--workers"
+    )
 
     def __post_init__(self) -> None:
         name = self.model_name_or_path
@@ -116,6 +132,76 @@ class EncoderSettings:
         return tuple(field.name for field in dataclasses.fields(cls))
 
     @classmethod
+    def help(cls, name: str) -> str:
+        """What a setting means, in the words every door shows (CLI help, docs).
+
+        Examples:
+            >>> EncoderSettings.help("batch_size")
+            'rows per forward pass, at most'
+        """
+        return str(_fields()[name].metadata["help"])
+
+    @classmethod
+    def flag(cls, name: str) -> str | None:
+        """The ``instructor-embed`` option of a setting (``None``: it has none).
+
+        Examples:
+            >>> EncoderSettings.flag("max_seq_length"), EncoderSettings.flag("num_workers")
+            ('--max-seq-length', '--workers')
+        """
+        flag = _fields()[name].metadata["flag"]
+        return "--" + name.replace("_", "-") if flag is _UNSET else flag
+
+    @classmethod
+    def choices(cls, name: str) -> tuple[str, ...] | None:
+        """The values a string setting accepts, where it is a closed list."""
+        choices: tuple[str, ...] | None = _fields()[name].metadata["choices"]
+        return choices
+
+    @classmethod
+    def kind(cls, name: str) -> str:
+        """The type of a setting as declared: ``"str | None"``, ``"int"``, ``"bool | None"``, ...
+
+        Examples:
+            >>> EncoderSettings.kind("token_budget")
+            'int | str | None'
+        """
+        return str(_fields()[name].type)
+
+    @classmethod
+    def parse(cls, name: str, text: str) -> Any:
+        """A setting's value from text (a command-line or ``key=value`` string), by its declared type.
+
+        ``none`` is ``None`` where the setting takes it; booleans are true/false, 1/0, yes/no, on/off.
+
+        Raises:
+            ValueError: The text is no value of that type; the message names the setting.
+
+        Examples:
+            >>> EncoderSettings.parse("max_seq_length", "128"), EncoderSettings.parse("token_budget", "none")
+            (128, None)
+            >>> EncoderSettings.parse("instructor_pooling", "off")
+            False
+        """
+        kind, lowered = cls.kind(name), text.strip().lower()
+        if lowered == "none" and kind.endswith("| None"):
+            return None
+        if kind.startswith("bool"):
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{name} must be true or false, got {text!r}")
+        if kind.startswith("int"):
+            try:
+                return int(text)
+            except ValueError:
+                if "str" in kind:  # token_budget: a number or "auto"
+                    return text
+                raise ValueError(f"{name} must be an integer, got {text!r}") from None
+        return text
+
+    @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EncoderSettings:
         """Settings from keyword arguments, with an error that lists the known names for an unknown one.
 
@@ -130,6 +216,16 @@ class EncoderSettings:
                 f"the settings are: {', '.join(cls.names())}"
             )
         return cls(**kwargs)
+
+    def changed(self) -> dict[str, Any]:
+        """The fields whose value differs from the default.
+
+        Examples:
+            >>> EncoderSettings("m", batch_size=8).changed()
+            {'model_name_or_path': 'm', 'batch_size': 8}
+        """
+        defaults = EncoderSettings().as_kwargs()
+        return {name: value for name, value in self.as_kwargs().items() if value != defaults[name]}
 
     def replace(self, **changes: Any) -> EncoderSettings:
         """A copy with ``changes`` applied (and checked).
@@ -148,3 +244,7 @@ class EncoderSettings:
             'm'
         """
         return {name: getattr(self, name) for name in self.names()}
+
+
+def _fields() -> dict[str, dataclasses.Field[Any]]:
+    return {field.name: field for field in dataclasses.fields(EncoderSettings)}

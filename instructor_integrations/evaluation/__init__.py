@@ -22,6 +22,7 @@ import logging
 import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..encoder import InstructorEncoder, get_encoder
 from ..instructions import get_preset
+from ..settings import EncoderSettings
 from .classification import EXPERIMENTS, logistic_regression_scores, undersample
 from .datasets import RetrievalData, detect_kind, load_classification, load_retrieval, load_sts
 from .metrics import mrr_at_k, ndcg_at_k, recall_at_k, spearman
@@ -39,6 +41,7 @@ __all__ = ["VIAS", "EvalResult", "evaluate", "resolve_eval_instructions"]
 logger = logging.getLogger(__name__)
 
 VIAS = ("raw", "chroma", "langchain", "llama-index")
+_EVERY_TEXT = " (document_instruction, formerly doc_instruction, is the instruction of every text)"
 TOP_K = 100
 #: Exhaustive enough HNSW settings for evaluation (Chroma's defaults trade recall for speed).
 EVAL_HNSW = {"space": "cosine", "ef_construction": 400, "ef_search": 400, "max_neighbors": 32}
@@ -77,7 +80,7 @@ def resolve_eval_instructions(
     """(query, document) instructions for an evaluation; ``None`` means no instruction."""
     if no_instructions:
         if preset or query_instruction or doc_instruction:
-            raise ValueError("no_instructions cannot be combined with a preset or explicit instructions")
+            raise ValueError("no_instructions cannot be combined with a task (preset) or explicit instructions")
         return None, None
     query, document = query_instruction, doc_instruction
     if preset is not None:
@@ -242,13 +245,23 @@ def _classify(
     return metrics, counts
 
 
+def _renamed(old: str, old_value: Any, new: str, value: Any) -> Any:
+    """The value of a renamed argument: the new name's, or the old one's with a ``DeprecationWarning``."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise ValueError(f"give {new}= or its deprecated name {old}=, not both")
+    warnings.warn(f"{old}= is deprecated, use {new}=", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
 def evaluate(
     data_dir: str | Path,
     *,
     model: str = "hkunlp/instructor-large",
-    preset: str | None = None,
+    task: str | None = None,
     query_instruction: str | None = None,
-    doc_instruction: str | None = None,
+    document_instruction: str | None = None,
     no_instructions: bool = False,
     via: str = "raw",
     limit_queries: int | None = None,
@@ -259,15 +272,18 @@ def evaluate(
     compile: bool = False,
     num_workers: int = 1,
     encoder: InstructorEncoder | None = None,
+    settings: EncoderSettings | None = None,
+    preset: str | None = None,
+    doc_instruction: str | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on a BEIR folder (retrieval), an STS Benchmark folder or a classification folder.
 
     Args:
         data_dir: The data folder.
         model: Hub name or local folder.
-        preset: Dataset whose authors' instructions to use (e.g. ``"SciFact"``).
-        query_instruction: Explicit query instruction (wins over the preset; retrieval only).
-        doc_instruction: Explicit document instruction; for STS and classification, the instruction of
+        task: Dataset whose authors' instructions to use (e.g. ``"SciFact"``), as the adapters' ``task``.
+        query_instruction: Explicit query instruction (wins over the task's; retrieval only).
+        document_instruction: Explicit document instruction; for STS and classification, the instruction of
             every text.
         no_instructions: Embed plain texts.
         via: ``"raw"``, ``"chroma"``, ``"langchain"`` or ``"llama-index"`` (retrieval only).
@@ -280,12 +296,20 @@ def evaluate(
         compile: Compile the model's forward (about 30 s once; pays off on large corpora).
         num_workers: Worker processes (CPU or CUDA), each with its own copy of the model (1: none).
         encoder: An existing encoder to use instead of loading ``model``.
+        settings: The encoder settings to load the model with (instead of ``model``, ``device``,
+            ``precision``, ``batch_size``, ``compile`` and ``num_workers``).
+        preset: Deprecated name of ``task``.
+        doc_instruction: Deprecated name of ``document_instruction``.
 
     Returns:
         An :class:`EvalResult`.
     """
+    task = _renamed("preset", preset, "task", task)
+    document_instruction = _renamed("doc_instruction", doc_instruction, "document_instruction", document_instruction)
     if via not in VIAS:
         raise ValueError(f"via must be one of {', '.join(VIAS)}, got {via!r}")
+    if settings is not None:
+        model, batch_size = settings.model_name_or_path, settings.batch_size
     folder = Path(data_dir)
     kind = detect_kind(folder)
     if kind != "retrieval":
@@ -296,17 +320,25 @@ def evaluate(
             if value is not None:
                 raise ValueError(
                     f"{name}={value!r} applies to retrieval data; {kind} data has no queries"
-                    + (" (doc_instruction is the instruction of every text)" if name == "query_instruction" else "")
+                    + (
+                        " (document_instruction, formerly doc_instruction, is the instruction of every text)"
+                        if name == "query_instruction"
+                        else ""
+                    )
                 )
     query, document = resolve_eval_instructions(
         model=model,
-        preset=preset,
+        preset=task,
         query_instruction=query_instruction,
-        doc_instruction=doc_instruction,
+        doc_instruction=document_instruction,
         no_instructions=no_instructions,
     )
     started = time.perf_counter()
-    enc = encoder or get_encoder(model, device=device, precision=precision, compile=compile, num_workers=num_workers)
+    if settings is None:
+        settings = EncoderSettings(
+            model, device=device, precision=precision, compile=compile, num_workers=num_workers, batch_size=batch_size
+        )
+    enc = encoder or get_encoder(settings)
     loaded = time.perf_counter()
     # STS and classification embed every text with the document instruction.
     instructions = {"query": query if kind == "retrieval" else document, "document": document}

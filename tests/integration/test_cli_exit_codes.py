@@ -32,7 +32,14 @@ def ingest(db: Path, doc: Path, *extra: str) -> list[str]:
 
 
 USAGE_ERRORS = [
-    (["--task", "SciFact", "--doc-instruction", "Represent: "], "give either --task or --doc-instruction, not both"),
+    (
+        ["--task", "SciFact", "--document-instruction", "Represent: "],
+        "give either --task or --document-instruction, not both",
+    ),
+    (
+        ["--task", "SciFact", "--doc-instruction", "Represent: "],
+        "give either --task or --document-instruction, not both",
+    ),
     (["--host", "127.0.0.1"], "give either --db (embedded Chroma) or --host/--port"),
     (["--ray"], "--ray writes to a Chroma server: give --host"),
     (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
