@@ -40,6 +40,7 @@ mutation: $(STAMP)  ## mutation score of the input rules, reference semantics, r
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 type: $(STAMP)
 	$(VENV)/bin/mypy

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .llama_index import InstructorEmbedding
     from .settings import EncoderSettings
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 #: Public name -> the module that defines it (imported on first access).
 _LAZY = {

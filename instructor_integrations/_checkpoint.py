@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
+
 __all__ = [
     "DEFAULT_PRESET_MODEL",
     "INSTRUCTOR_HUB_NAMES",
@@ -145,8 +147,6 @@ def write_marker(
     """
     if preset_model not in INSTRUCTOR_HUB_NAMES:
         raise ValueError(f"preset_model must be one of {', '.join(INSTRUCTOR_HUB_NAMES)}, got {preset_model!r}")
-    from . import __version__
-
     path = Path(folder) / MARKER_FILE
     marker = {
         "format": MARKER_FORMAT,

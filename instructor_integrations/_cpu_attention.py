@@ -38,7 +38,7 @@ ATTENTION_NAME = "instructor_cpu_blocked"
 BLOCK_BYTES = 12 * 256 * 256 * 2
 
 
-def _blocked_attention(
+def _blocked_attention(  # noqa: C901 - one kernel, its branches the masks and shapes transformers passes
     module: torch.nn.Module,
     query: torch.Tensor,
     key: torch.Tensor,

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._scheduler import Priority
+from ._validation import Priority
 
 __all__ = ["Encoder"]
 

@@ -210,7 +210,9 @@ class ModelRunner:
             return [embeddings.float().cpu().numpy() for embeddings in pending]
         return self._run_staged(calls)
 
-    def _run_staged(self, calls: Sequence[tuple[str, list[str]]]) -> list[np.ndarray]:
+    def _run_staged(  # noqa: C901 - the pipeline and its shutdown in one place, so no thread can be left behind
+        self, calls: Sequence[tuple[str, list[str]]]
+    ) -> list[np.ndarray]:
         """Tokenize ahead in a second thread while this one runs each batch on the device."""
         ready: queue.Queue[Any] = queue.Queue(maxsize=STAGE_DEPTH)
         stop = threading.Event()

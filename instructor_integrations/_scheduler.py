@@ -40,19 +40,17 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from ._reference import Batch, plan_batches
+from ._validation import PRIORITIES, Priority, check_priority
 from .errors import EncoderClosedError
 
 __all__ = ["PRIORITIES", "Priority", "Request", "Scheduler", "check_priority"]
 
 logger = logging.getLogger(__name__)
 
-Priority = Literal["auto", "interactive", "bulk"]
-PRIORITIES: tuple[str, ...] = ("auto", "interactive", "bulk")
 #: Interactive rows considered for one pass: this many batches' worth, the oldest first.
 MERGE_WINDOW = 8
 #: Seconds a bulk batch waits, at most, for an announced interactive request to be queued.
@@ -60,12 +58,6 @@ ANNOUNCE_WAIT = 0.1
 
 #: Runs forward passes: ``[(prompt, bodies), ...]`` to one float32 array per batch, in order.
 Executor = Callable[[list[tuple[str, list[str]]]], list[np.ndarray]]
-
-
-def check_priority(priority: object) -> None:
-    """Raise ``ValueError`` naming ``priority`` unless it is one of :data:`PRIORITIES`."""
-    if priority not in PRIORITIES:
-        raise ValueError(f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}")
 
 
 @dataclass(eq=False)
@@ -328,7 +320,9 @@ class Scheduler:
         for request in [r for r in queue if r.future.cancelled()]:
             queue.remove(request)
 
-    def _merged_batch(self) -> tuple[str, list[tuple[Request, list[int]]]]:
+    def _merged_batch(  # noqa: C901 - the merge rule (one prompt, oldest first, within the limits) read as one
+        self,
+    ) -> tuple[str, list[tuple[Request, list[int]]]]:
         """A pass of interactive rows sharing the oldest waiting row's prompt, from every interactive request.
 
         The oldest waiting row always goes, so no row waits behind rows that came later; the pass is
@@ -367,7 +361,9 @@ class Scheduler:
                 self._interactive.remove(request)
         return prompt, taken
 
-    def _run_work(self, work: list[tuple[str, list[tuple[Request, list[int]]]]]) -> None:
+    def _run_work(  # noqa: C901 - every way a pass ends (done, cancelled, failed, closed) settled under one lock
+        self, work: list[tuple[str, list[tuple[Request, list[int]]]]]
+    ) -> None:
         for _, parts in work:
             for request, _ in parts:
                 if not request.started:

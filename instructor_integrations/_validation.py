@@ -8,9 +8,12 @@ position and value, and what is accepted, so that bad input never reaches the mo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
+    "PRIORITIES",
+    "Priority",
+    "check_priority",
     "check_instruction",
     "check_text",
     "check_instructions",
@@ -19,6 +22,17 @@ __all__ = [
     "check_texts",
     "short",
 ]
+
+
+#: How a call is scheduled on an encoder's queue.
+Priority = Literal["auto", "interactive", "bulk"]
+PRIORITIES: tuple[str, ...] = ("auto", "interactive", "bulk")
+
+
+def check_priority(priority: object) -> None:
+    """Raise ``ValueError`` naming ``priority`` unless it is one of :data:`PRIORITIES`."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}")
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -15,8 +15,7 @@ from ._adapter import encoder_settings, resolve_encoder, resolve_instructions
 from ._checkpoint import detect_checkpoint
 from ._optional import require
 from ._protocol import Encoder
-from ._scheduler import Priority
-from ._validation import check_bool, check_positive_int, check_texts, short
+from ._validation import Priority, check_bool, check_positive_int, check_texts, short
 from .encoder import DEFAULT_MODEL
 from .settings import EncoderSettings
 

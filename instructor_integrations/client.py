@@ -20,8 +20,15 @@ from typing import Any
 import numpy as np
 
 from ._optional import require
-from ._scheduler import Priority, check_priority
-from ._validation import check_instructions, check_pairs, check_positive_int, check_texts, short
+from ._validation import (
+    Priority,
+    check_instructions,
+    check_pairs,
+    check_positive_int,
+    check_priority,
+    check_texts,
+    short,
+)
 from .errors import RemoteEncoderError, RemoteRequestError, ServerUnavailableError
 
 _httpx = require("httpx", "serve")

@@ -6,14 +6,14 @@ Requires the ``[llama-index]`` extra. Usable as ``Settings.embed_model`` and in 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._adapter import MODEL_SETTINGS, canonical_names, encoder_settings, resolve_encoder, resolve_instructions
 from ._optional import require
 from ._protocol import Encoder
-from ._scheduler import Priority
-from ._validation import check_text, check_texts
+from ._validation import Priority, check_text, check_texts
 from .encoder import DEFAULT_MODEL
 from .settings import EncoderSettings
 
@@ -133,8 +133,14 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
         return encoder_settings(self.model_name, {**values, "num_workers": self.encoder_num_workers})
 
     @property
+    def encoder(self) -> Encoder:
+        """The encoder in use: the one given, else the process-wide one for these settings (as on every adapter)."""
+        return self._encoder
+
+    @property
     def instructor_encoder(self) -> Encoder:
-        """The shared encoder behind this object."""
+        """Deprecated name of :attr:`encoder`."""
+        warnings.warn("instructor_encoder is deprecated, use encoder", DeprecationWarning, stacklevel=2)
         return self._encoder
 
     def _embed(

@@ -222,7 +222,7 @@ class _AssignIds:
         self.text_column = text_column
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .vectorstores import content_id
+        from ._ids import content_id
 
         metadata = batch.get(_METADATA_COLUMN)
         batch["_id"] = np.array(

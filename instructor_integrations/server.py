@@ -42,8 +42,7 @@ import numpy as np
 
 from ._optional import require
 from ._protocol import Encoder
-from ._scheduler import PRIORITIES
-from ._validation import check_instructions, check_texts
+from ._validation import PRIORITIES, check_instructions, check_texts
 from .errors import EncoderClosedError, NonFiniteEmbeddingError
 from .instructions import resolve_task
 
@@ -287,7 +286,22 @@ class _Service:
                 400, "'input' is required: a string or a list of strings", param="input", code="missing_field"
             )
         texts = self._parse_input(body["input"])
-        model = body.get("model")
+        self._check_model(body.get("model"))
+        encoding_format = body.get("encoding_format") or "float"
+        if encoding_format not in ("float", "base64"):
+            raise ApiError(
+                400, f"'encoding_format' must be 'float' or 'base64', got {encoding_format!r}", param="encoding_format"
+            )
+        self._check_unused(body)
+        priority = body.get("priority", "auto")
+        if priority not in PRIORITIES:
+            raise ApiError(
+                400, f"'priority' must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}", param="priority"
+            )
+        return _Embeddings(texts, self._parse_instructions(body, len(texts)), encoding_format, priority)
+
+    def _check_model(self, model: Any) -> None:
+        """``model``: absent, or one of the names this server answers to."""
         if model is not None:
             if not isinstance(model, str):
                 raise ApiError(400, f"'model' must be a string, got {type(model).__name__}", param="model")
@@ -297,11 +311,10 @@ class _Service:
                     404, f"model {model!r} is not served here; this server serves {names}", param="model",
                     code="model_not_found",
                 )  # fmt: skip
-        encoding_format = body.get("encoding_format") or "float"
-        if encoding_format not in ("float", "base64"):
-            raise ApiError(
-                400, f"'encoding_format' must be 'float' or 'base64', got {encoding_format!r}", param="encoding_format"
-            )
+
+    @staticmethod
+    def _check_unused(body: dict[str, Any]) -> None:
+        """The OpenAI fields this server takes but does not use: ``dimensions`` refused, ``user`` a string."""
         if body.get("dimensions") is not None:
             raise ApiError(
                 400,
@@ -312,12 +325,6 @@ class _Service:
         user = body.get("user")
         if user is not None and not isinstance(user, str):
             raise ApiError(400, f"'user' must be a string, got {type(user).__name__}", param="user")
-        priority = body.get("priority", "auto")
-        if priority not in PRIORITIES:
-            raise ApiError(
-                400, f"'priority' must be one of {', '.join(map(repr, PRIORITIES))}, got {priority!r}", param="priority"
-            )
-        return _Embeddings(texts, self._parse_instructions(body, len(texts)), encoding_format, priority)
 
     def _parse_input(self, value: Any) -> list[str]:
         if isinstance(value, str):
@@ -427,7 +434,9 @@ def _embedding_body(vectors: np.ndarray, encoding_format: str, model: str, token
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def create_app(encoder: Encoder | Callable[[], Encoder], settings: ServerSettings) -> Any:
+def create_app(  # noqa: C901 - the route table: each branch is one route's closure
+    encoder: Encoder | Callable[[], Encoder], settings: ServerSettings
+) -> Any:
     """The FastAPI app of the server.
 
     Args:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._ids import content_id
 from ._validation import check_positive_int, short
 from .loaders import DOCUMENT_SUFFIXES, Section, SourceError, read_file, read_text_file
-from .vectorstores import content_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chunking import Chunker
@@ -113,6 +113,22 @@ def iter_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
                 yield file
 
 
+def _jsonl_row(line: str, where: str) -> dict[str, Any]:
+    """One JSONL line as a checked row; :class:`SourceError` naming the place when it is not one."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise SourceError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    if not isinstance(row.get("text"), str):
+        raise SourceError(f"{where}: missing a string 'text' field")
+    for key in ("title", "id"):
+        if key in row and not isinstance(row[key], (str, int)):
+            raise SourceError(f"{where}: {key!r} must be a string, got {short(row[key])}")
+    return row
+
+
 def _jsonl_records(path: Path, skip_bad: bool, bad: list[BadInput]) -> Iterator[tuple[dict[str, Any], str]]:
     text = read_text_file(path)
     for number, line in enumerate(text.splitlines(), 1):
@@ -120,20 +136,7 @@ def _jsonl_records(path: Path, skip_bad: bool, bad: list[BadInput]) -> Iterator[
             continue
         where = f"{path}:{number}"
         try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise SourceError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            if not isinstance(row.get("text"), str):
-                raise SourceError(f"{where}: missing a string 'text' field")
-            for key in ("title", "id"):
-                if key in row and not isinstance(row[key], (str, int)):
-                    raise SourceError(f"{where}: {key!r} must be a string, got {short(row[key])}")
-        except json.JSONDecodeError as exc:
-            error = SourceError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})")
-            if not skip_bad:
-                raise error from None
-            bad.append(BadInput(where, str(error)))
-            continue
+            row = _jsonl_row(line, where)
         except SourceError as error:
             if not skip_bad:
                 raise

@@ -14,7 +14,6 @@ Requires the ``[chroma]`` extra (plus ``[langchain]`` / ``[llama-index]`` for th
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._ids import content_id
 from ._optional import require
 from ._validation import check_positive_int, check_texts, short
 
@@ -106,23 +106,6 @@ def get_collection(client: Any, name: str, *, embedding: Any, hnsw: dict[str, An
     return client.get_or_create_collection(
         name=name, embedding_function=embedding, configuration={"hnsw": {"space": space, **(hnsw or {})}}
     )
-
-
-def content_id(text: str, metadata: dict[str, Any] | None = None) -> str:
-    """A stable id from the content (sha256 of the text, and the metadata when given).
-
-    The same in every process and on every machine (``tests/integration/test_ingest_rules.py``).
-
-    Examples:
-        >>> content_id("hello")
-        '2cf24dba5fb0a30e26e83b2ac5b9e29e'
-        >>> content_id("hello", {"chunk": 0}) == content_id("hello", {"chunk": 1})
-        False
-    """
-    digest = hashlib.sha256(text.encode("utf-8"))
-    if metadata:
-        digest.update(repr(sorted(metadata.items())).encode("utf-8"))
-    return digest.hexdigest()[:32]
 
 
 @dataclass

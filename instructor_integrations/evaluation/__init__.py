@@ -245,6 +245,47 @@ def _classify(
     return metrics, counts
 
 
+def _check_not_retrieval(kind: str, via: str, retrieval_only: dict[str, Any]) -> None:
+    """Refuse, naming it, each argument that only retrieval data takes."""
+    if via != "raw":
+        raise ValueError(f"via={via!r} applies to retrieval data; {kind} is evaluated with via='raw'")
+    for name, value in retrieval_only.items():
+        if value is not None:
+            raise ValueError(
+                f"{name}={value!r} applies to retrieval data; {kind} data has no queries"
+                + (_EVERY_TEXT if name == "query_instruction" else "")
+            )
+
+
+def _sts(
+    encoder: InstructorEncoder, folder: Path, instruction: str | None, batch_size: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Spearman correlation of the pairs' cosine with the gold scores (x100)."""
+    sts = load_sts(folder)
+    a = encoder.encode(sts.first, instruction, batch_size=batch_size)
+    b = encoder.encode(sts.second, instruction, batch_size=batch_size)
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)).clip(min=1e-12)
+    return {"cos_spearman": round(100 * spearman(cosine, sts.scores), 4)}, {"pairs": len(sts.scores)}
+
+
+def _retrieve(
+    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int, via: str
+) -> tuple[dict[str, float], dict[str, int]]:
+    """nDCG@10, recall@100 and MRR@10 (x100) of a search through ``via``."""
+    with tempfile.TemporaryDirectory(prefix="instructor-eval-") as tmp:
+        if via == "raw":
+            run = _search_raw(encoder, data, query, document, batch_size)
+        else:
+            search = {"chroma": _search_chroma, "langchain": _search_langchain, "llama-index": _search_llama_index}
+            run = search[via](encoder, data, query, document, batch_size, Path(tmp))
+    metrics = {
+        "ndcg@10": round(100 * ndcg_at_k(data.qrels, run, 10), 4),
+        "recall@100": round(100 * recall_at_k(data.qrels, run, 100), 4),
+        "mrr@10": round(100 * mrr_at_k(data.qrels, run, 10), 4),
+    }
+    return metrics, {"queries": len(data.queries), "documents": len(data.corpus)}
+
+
 def _renamed(old: str, old_value: Any, new: str, value: Any) -> Any:
     """The value of a renamed argument: the new name's, or the old one's with a ``DeprecationWarning``."""
     if old_value is None:
@@ -313,19 +354,11 @@ def evaluate(
     folder = Path(data_dir)
     kind = detect_kind(folder)
     if kind != "retrieval":
-        if via != "raw":
-            raise ValueError(f"via={via!r} applies to retrieval data; {kind} is evaluated with via='raw'")
-        given = {"limit_queries": limit_queries, "max_corpus": max_corpus, "query_instruction": query_instruction}
-        for name, value in given.items():
-            if value is not None:
-                raise ValueError(
-                    f"{name}={value!r} applies to retrieval data; {kind} data has no queries"
-                    + (
-                        " (document_instruction, formerly doc_instruction, is the instruction of every text)"
-                        if name == "query_instruction"
-                        else ""
-                    )
-                )
+        _check_not_retrieval(
+            kind,
+            via,
+            {"limit_queries": limit_queries, "max_corpus": max_corpus, "query_instruction": query_instruction},
+        )
     query, document = resolve_eval_instructions(
         model=model,
         preset=task,
@@ -345,29 +378,10 @@ def evaluate(
     if kind == "classification":
         metrics, counts = _classify(enc, folder, document, batch_size)
     elif kind == "sts":
-        sts = load_sts(folder)
-        a = enc.encode(sts.first, document, batch_size=batch_size)
-        b = enc.encode(sts.second, document, batch_size=batch_size)
-        cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)).clip(min=1e-12)
-        metrics = {"cos_spearman": round(100 * spearman(cosine, sts.scores), 4)}
-        counts = {"pairs": len(sts.scores)}
+        metrics, counts = _sts(enc, folder, document, batch_size)
     else:
         data = load_retrieval(folder, limit_queries=limit_queries, max_corpus=max_corpus)
-        with tempfile.TemporaryDirectory(prefix="instructor-eval-") as tmp:
-            if via == "raw":
-                run = _search_raw(enc, data, query, document, batch_size)
-            elif via == "chroma":
-                run = _search_chroma(enc, data, query, document, batch_size, Path(tmp))
-            elif via == "langchain":
-                run = _search_langchain(enc, data, query, document, batch_size, Path(tmp))
-            else:
-                run = _search_llama_index(enc, data, query, document, batch_size, Path(tmp))
-        metrics = {
-            "ndcg@10": round(100 * ndcg_at_k(data.qrels, run, 10), 4),
-            "recall@100": round(100 * recall_at_k(data.qrels, run, 100), 4),
-            "mrr@10": round(100 * mrr_at_k(data.qrels, run, 10), 4),
-        }
-        counts = {"queries": len(data.queries), "documents": len(data.corpus)}
+        metrics, counts = _retrieve(enc, data, query, document, batch_size, via)
     finished = time.perf_counter()
     return EvalResult(
         dataset=folder.name,

@@ -108,7 +108,7 @@ def test_ingest_to_chroma_hands_every_setting_to_its_writers(tmp_path: Path, mon
 def test_unknown_and_bad_settings_fail_on_the_driver() -> None:
     from instructor_integrations.ray import embed_dataset
 
-    with pytest.raises(TypeError, match="unknown encoder setting.*'max_len'.*the settings are: model_name_or_path"):
+    with pytest.raises(TypeError, match=r"unknown encoder setting.*'max_len'.*the settings are: model_name_or_path"):
         embed_dataset(FakeDataset(), model=str(TINY), max_len=3)
     with pytest.raises(ValueError, match="max_seq_length must be a positive int, got 0"):
         embed_dataset(FakeDataset(), model=str(TINY), max_seq_length=0)
@@ -135,6 +135,11 @@ def test_cli_ingest_with_ray_passes_every_model_option(tmp_path: Path, monkeypat
             "--no-instructor-pooling", "--ray-batch-size", "50"]  # fmt: skip
     assert main(argv) == 1
     settings = seen["settings"]
-    assert (settings.device, settings.precision, settings.max_seq_length, settings.batch_size) == ("cpu", "exact", 96, 7)
+    assert (settings.device, settings.precision, settings.max_seq_length, settings.batch_size) == (
+        "cpu",
+        "exact",
+        96,
+        7,
+    )
     assert (settings.token_budget, settings.cache_folder, settings.local_files_only) == (777, str(tmp_path), True)
     assert settings.instructor_pooling is False and seen["batch_size"] == 50
