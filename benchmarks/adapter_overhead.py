@@ -45,7 +45,7 @@ def main() -> None:
     langchain = InstructorEmbeddings(**common, document_instruction=INSTRUCTION, batch_size=32)
     llama = InstructorEmbedding(**common, document_instruction=INSTRUCTION, batch_size=32)
     chroma = InstructorEmbeddingFunction(model, device="cpu", document_instruction=INSTRUCTION, batch_size=32)
-    assert langchain.instructor_encoder is encoder is llama.instructor_encoder is chroma.encoder
+    assert langchain.encoder is encoder is llama.encoder is chroma.encoder
     paths: dict[str, Callable[[], object]] = {
         "core encoder": lambda: encoder.encode(texts, INSTRUCTION, batch_size=32),
         "langchain embed_documents": lambda: langchain.embed_documents(texts),

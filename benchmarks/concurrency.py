@@ -33,7 +33,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def concurrent_queries(lc, queries: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    encoder = lc.instructor_encoder
+    encoder = lc.encoder
     one_call: list[float] = []
     together: list[float] = []
     for _ in range(QUERY_ROUNDS):
@@ -72,7 +72,7 @@ def timed_batches(encoder) -> list[float]:  # type: ignore[no-untyped-def]
 
 
 def queries_during_ingest(lc, docs: list[str], queries: list[str], seed: int = 0) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    encoder = lc.instructor_encoder
+    encoder = lc.encoder
     idle: list[float] = []
     for query in queries:
         started = time.perf_counter()
@@ -184,7 +184,7 @@ def main() -> None:
             **result["queries_during_ingest"]
         )
     )
-    result["exactness"] = exactness(lc.instructor_encoder, calls=args.calls)
+    result["exactness"] = exactness(lc.encoder, calls=args.calls)
     print(
         "16 threads x {calls_per_thread} mixed calls: max |diff| to serial {max_abs_diff:.2e}".format(
             **result["exactness"]

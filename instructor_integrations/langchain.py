@@ -5,6 +5,7 @@ Requires the ``[langchain]`` extra.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -79,7 +80,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     num_workers: int = Field(default=1, gt=0)
     """Worker processes (CPU or CUDA) for multi-batch calls, each with its own model copy (1: none)."""
     encoder: Encoder | None = Field(default=None, exclude=True, repr=False)
-    """An encoder to share (an InstructorEncoder, or a RemoteEncoder for a server); None: the process-wide one."""
+    """The encoder in use: the one given (an InstructorEncoder, or a RemoteEncoder for a server), else the
+    process-wide one for these settings (the same attribute on every adapter of this package)."""
 
     _encoder: Encoder = PrivateAttr()
 
@@ -97,6 +99,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
         )
         self.query_instruction, self.document_instruction = query, document
         self._encoder = resolve_encoder(self.encoder_settings, self.encoder)
+        self.__dict__["encoder"] = self._encoder  # the field names the encoder in use, given or shared
         return self
 
     @property
@@ -116,7 +119,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
 
     @property
     def instructor_encoder(self) -> Encoder:
-        """The shared encoder behind this object."""
+        """Deprecated name of :attr:`encoder` (the encoder in use)."""
+        warnings.warn("instructor_encoder is deprecated, use encoder", DeprecationWarning, stacklevel=2)
         return self._encoder
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -1,19 +1,23 @@
-"""The request queue (the engine) against the package just before it, on Benchmarks 1 and 2's work.
+"""A change to the engine against the package just before it, on Benchmarks 1 and 2's work and a CLI ingest.
 
-    python benchmarks/experiments/engine_vs_before.py --before 8b61ee4 [--rounds 3]
+    python benchmarks/experiments/engine_vs_before.py --before 8b61ee4 [--rounds 3] [--out FILE]
 
 Checks the ``--before`` commit out into a temporary git worktree and times, in fresh processes
 alternating with this checkout, (1) one ``encode`` of SciFact abstracts and queries on the
 instructor-base architecture (random weights) in ``precision="fast"``, and (2) an ingest of SciFact
 abstracts into an embedded Chroma through ``InstructorEmbeddingFunction`` + ``ingest_texts`` with
-all-MiniLM-L6-v2 in ``fast``. Reports each round's time and the ratio before/after (above 1: the
-engine is faster). Writes docs/benchmarks/engine_vs_before.json.
+all-MiniLM-L6-v2 in ``fast``, and (3) ``instructor-embed ingest`` of SciFact abstracts as text files
+into an embedded Chroma (MiniLM, ``fast``), whole command, started without
+``INSTRUCTOR_INTEGRATIONS_TUNE_CPU`` so that the CLI's own process settings are what is measured.
+Reports each round's time and the ratio before/after (above 1: the change is faster). Writes
+docs/benchmarks/engine_vs_before.json (or ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -50,6 +54,31 @@ else:
 print(json.dumps({"seconds": time.perf_counter() - started}))
 """
 
+CLI = r"""
+import json, sys, tempfile, time
+sys.path.insert(0, sys.argv[1])
+from instructor_integrations.cli import main
+started = time.perf_counter()
+code = main(["ingest", sys.argv[3], "--collection", "bench", "--db", tempfile.mkdtemp(), "--model", sys.argv[2],
+             "--device", "cpu", "--precision", "fast", "--no-progress"])
+assert code == 0, code
+import instructor_integrations
+assert instructor_integrations.__file__.startswith(sys.argv[1]), instructor_integrations.__file__
+print(json.dumps({"seconds": time.perf_counter() - started}))
+"""
+
+
+def timed_cli(code_root: Path, model: str, folder: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("INSTRUCTOR_INTEGRATIONS_TUNE_CPU", "GOMP_SPINCOUNT")}
+    out = subprocess.run(
+        [sys.executable, "-c", CLI, str(code_root), model, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["seconds"])
+
 
 def timed(code_root: Path, kind: str, model: str, docs: list[str], queries: list[str]) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
@@ -70,6 +99,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=80)
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--ingest-docs", type=int, default=1500)
+    parser.add_argument("--cli-docs", type=int, default=0, help="abstracts for the CLI ingest (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "engine_vs_before.json")
     args = parser.parse_args()
 
@@ -79,16 +109,25 @@ def main() -> None:
     subprocess.run(["git", "worktree", "add", "--detach", str(folder), args.before], cwd=ROOT, check=True)
     try:
         base = str(build_random_instructor(Path(tempfile.mkdtemp()), "base"))
-        docs, queries = scifact_workload(max(args.docs, args.ingest_docs), args.queries)
+        docs, queries = scifact_workload(max(args.docs, args.ingest_docs, args.cli_docs), args.queries)
         work = {
             "benchmark1_encode": (base, docs[: args.docs], queries),
             "benchmark2_ingest": (str(get_model_path()), docs[: args.ingest_docs], []),
         }
+        files = Path(tempfile.mkdtemp(prefix="cli-docs-"))
+        if args.cli_docs:
+            work["cli_ingest"] = (str(get_model_path()), docs[: args.cli_docs], [])
+            for i, text in enumerate(docs[: args.cli_docs]):
+                (files / f"doc-{i:05d}.txt").write_text(text, encoding="utf-8")
         results: dict[str, dict[str, object]] = {}
         for name, (model, texts, qs) in work.items():
             kind = "encode" if name.startswith("benchmark1") else "ingest"
             before, after = [], []
             for _ in range(args.rounds):
+                if name == "cli_ingest":
+                    before.append(timed_cli(folder, model, files))
+                    after.append(timed_cli(ROOT, model, files))
+                    continue
                 before.append(timed(folder, kind, model, texts, qs))
                 after.append(timed(ROOT, kind, model, texts, qs))
             ratios = [b / a for b, a in zip(before, after, strict=True)]

@@ -157,3 +157,18 @@ def test_adapters_refuse_a_bad_encoder_setting_by_name_before_loading(adapter, s
     cls = {"langchain": InstructorEmbeddings, "llama_index": InstructorEmbedding, "chroma": InstructorEmbeddingFunction}
     with pytest.raises((TypeError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
         cls[adapter](model_name="/nonexistent/model", **settings)
+
+
+def test_one_attribute_names_the_encoder_in_use_on_every_adapter(tiny_path):
+    """``encoder`` on LangChain, LlamaIndex and Chroma: the encoder given, or the shared one; the old name warns."""
+    from instructor_integrations import InstructorEncoder, get_encoder
+
+    built = adapters({"model_name": tiny_path, "device": "cpu"})
+    shared = get_encoder(tiny_path, device="cpu")
+    assert all(adapter.encoder is shared for adapter in built.values())
+    own = InstructorEncoder(tiny_path, device="cpu", batch_size=3)
+    given = adapters({"model_name": tiny_path, "device": "cpu", "encoder": own})
+    assert all(adapter.encoder is own for adapter in given.values())
+    for name in ("langchain", "llama_index"):
+        with pytest.warns(DeprecationWarning, match="instructor_encoder is deprecated, use encoder"):
+            assert given[name].instructor_encoder is own
