@@ -186,32 +186,27 @@ class _ChromaWriter:
         self.id_column = id_column
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .vectorstores import ingest_stream
+
         ids = [str(value) for value in batch[self.id_column]]
         texts = [str(value) for value in batch[self.text_column]]
-        metadatas: list[dict[str, Any] | None] | None = None
+        metadatas: list[dict[str, Any] | None] = [None] * len(ids)
         if _METADATA_COLUMN in batch:
             metadatas = [json.loads(str(value)) or None for value in batch[_METADATA_COLUMN]]
-        present: set[str] = set()
-        for start in range(0, len(ids), self.max_batch):
-            found = self.collection.get(ids=ids[start : start + self.max_batch], include=[])
-            present.update(found["ids"])
-        missing = [i for i, row_id in enumerate(ids) if row_id not in present]
-        written = 0
-        if missing:
-            vectors = self.encoder.encode([texts[i] for i in missing], self.instruction, show_progress_bar=False)
-            for start in range(0, len(missing), self.max_batch):
-                rows = missing[start : start + self.max_batch]
-                self.collection.upsert(
-                    ids=[ids[i] for i in rows],
-                    documents=[texts[i] for i in rows],
-                    embeddings=vectors[start : start + len(rows)],
-                    metadatas=[metadatas[i] for i in rows] if metadatas else None,
-                )
-                written += len(rows)
+        # The package's one store writer: the same record checks, id and skip rules and batch splitting as
+        # ingest_texts and the CLI; the texts are embedded here, with this actor's encoder.
+        result = ingest_stream(
+            self.collection,
+            zip(ids, texts, metadatas, strict=True),
+            batch_size=self.max_batch,
+            skip_existing=True,
+            progress=False,
+            embed=lambda documents: self.encoder.encode(documents, self.instruction, show_progress_bar=False),
+        )
         return {
-            "embedded": np.array([len(missing)]),
-            "skipped": np.array([len(present)]),
-            "written": np.array([written]),
+            "embedded": np.array([result.written]),
+            "skipped": np.array([result.skipped]),
+            "written": np.array([result.written]),
         }
 
 

@@ -18,7 +18,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,6 +231,7 @@ def ingest_stream(
     client: Any | None = None,
     skip_existing: bool = True,
     progress: bool | None = True,
+    embed: Callable[[list[str]], Any] | None = None,
 ) -> IngestResult:
     """Add records from an iterable without holding them all in memory.
 
@@ -238,6 +239,11 @@ def ingest_stream(
     with ``id``, ``text`` and ``metadata`` attributes (:class:`~instructor_integrations.sources.Record`).
     Each batch is validated before it is written; batches already written stay when a later one
     fails (a re-run skips them). The result holds counts, not ids.
+
+    ``embed``, when given, embeds each batch's texts here (one call per batch, after the stored ids are
+    skipped) and the vectors are written with them: for a collection opened without its embedding
+    function, as the Ray workers do with an encoder of their own. Everything else (the record and
+    metadata checks, the id and skip rules, the batch splitting) is the same write path.
 
     Examples:
         >>> import chromadb
@@ -263,7 +269,7 @@ def ingest_stream(
             yield _check_records(chunk)
 
     with _bar(progress, None) as bar:
-        _write_rows(collection, batches(), skip_existing, result, bar)
+        _write_rows(collection, batches(), skip_existing, result, bar, embed)
     return _finish(collection, result, started)
 
 
@@ -302,8 +308,13 @@ def _write_rows(
     skip: bool,
     result: IngestResult,
     bar: Any,
+    embed: Callable[[list[str]], Any] | None = None,
 ) -> None:
-    """Upsert each batch (one call each); rows with an id seen earlier in this call are one record."""
+    """Upsert each batch (one call each); rows with an id seen earlier in this call are one record.
+
+    The one writer of this package: :func:`ingest_texts`, :func:`ingest_stream` (the CLI) and the Ray
+    workers all write through it.
+    """
     seen: set[str] = set()
     for batch in batches:
         rows = []
@@ -320,10 +331,13 @@ def _write_rows(
                 rows = [row for row in rows if row[0] not in present]
         if rows:
             metadatas = [meta for _, _, meta in rows]
+            documents = [text for _, text, _ in rows]
+            vectors = {} if embed is None else {"embeddings": embed(documents)}
             collection.upsert(
                 ids=[rid for rid, _, _ in rows],
-                documents=[text for _, text, _ in rows],
+                documents=documents,
                 metadatas=metadatas if any(metadatas) else None,
+                **vectors,
             )
             result.written += len(rows)
         bar.update(len(batch))

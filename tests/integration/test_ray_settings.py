@@ -143,3 +143,36 @@ def test_cli_ingest_with_ray_passes_every_model_option(tmp_path: Path, monkeypat
     )
     assert (settings.token_budget, settings.cache_folder, settings.local_files_only) == (777, str(tmp_path), True)
     assert settings.instructor_pooling is False and seen["batch_size"] == 50
+
+
+def test_the_ray_writer_writes_through_the_one_store_writer(tiny_encoder) -> None:
+    """Ray's writer: the metadata checks, id and skip rules of ingest_stream, its vectors the actor's encoder's."""
+    chromadb = pytest.importorskip("chromadb")
+    import json
+
+    import numpy as np
+
+    from instructor_integrations.ray import _METADATA_COLUMN, _ChromaWriter
+
+    collection = chromadb.EphemeralClient().create_collection("ray-writer", embedding_function=None)
+    writer = _ChromaWriter.__new__(_ChromaWriter)  # what __init__ sets, without a Chroma server
+    writer.encoder, writer.instruction, writer.collection = tiny_encoder, "Represent the note: ", collection
+    writer.max_batch, writer.text_column, writer.id_column = 2, "text", "id"
+    texts = ["Tides follow the moon.", "Bees dance.", "Ice floats.", "Bees dance."]
+    batch = {
+        "id": np.array(["a", "b", "c", "b"]),
+        "text": np.array(texts),
+        _METADATA_COLUMN: np.array([json.dumps({"n": i}) for i in range(4)]),
+    }
+    first = writer(dict(batch))
+    assert (int(first["written"][0]), int(first["skipped"][0])) == (3, 0)  # "b" twice in one call: one record
+    again = writer(dict(batch))
+    assert (int(again["written"][0]), int(again["skipped"][0])) == (0, 3)
+    stored = collection.get(ids=["a", "b", "c"], include=["embeddings", "metadatas"])
+    expected = tiny_encoder.encode(texts[:3], "Represent the note: ")
+    np.testing.assert_allclose(np.asarray(stored["embeddings"]), expected, atol=1e-6)
+    assert stored["metadatas"] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    bad = {**batch, "id": np.array(["d", "e", "f", "g"]), _METADATA_COLUMN: np.array(['{"n": {"a": 1}}'] * 4)}
+    with pytest.raises((TypeError, ValueError), match="is not valid Chroma metadata"):
+        writer(bad)
+    assert collection.count() == 3  # nothing of the bad batch written
