@@ -8,8 +8,10 @@ What ``InstructorEmbedding`` 1.0.1 computes for one ``[instruction, text]`` row 
   minus the final ``</s>`` is ``n``; a one-token instruction (``n <= 1``) is *not* left out (``n = 0``);
 * mean pooling leaves out the first ``n`` tokens of the input.
 
-:func:`split_row` turns a row into the ``(prompt, body)`` pair that ``SentenceTransformer.encode``
-takes with ``prompt=``: the prompt is the stripped instruction, whose measured length is ``n``.
+:func:`split_row` turns a row into a ``(prompt, body)`` pair: the prompt is the stripped instruction,
+whose measured length is ``n``, and the runner hands both to sentence-transformers' public
+``preprocess(..., prompt=...)`` / ``forward`` (what ``SentenceTransformer.encode(prompt=...)`` runs per
+batch), with ``include_prompt=False`` pooling.
 :func:`plan_batches` is how rows are grouped into forward passes; it changes no number.
 """
 

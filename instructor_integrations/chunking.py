@@ -24,7 +24,7 @@ Examples:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,10 +219,6 @@ class Chunker:
     def split_text(self, text: str) -> list[str]:
         """The chunks of ``text`` as strings."""
         return [chunk.text for chunk in self.split(text)]
-
-    def split_texts(self, texts: Sequence[str]) -> list[list[str]]:
-        """:meth:`split_text` of each text."""
-        return [self.split_text(text) for text in texts]
 
 
 def _trimmed(indexed: list[tuple[int, str]], offset: int) -> list[Chunk]:

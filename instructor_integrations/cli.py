@@ -86,7 +86,10 @@ def _settings(args: argparse.Namespace, **changes: Any) -> EncoderSettings:
     from .settings import EncoderSettings
 
     values = {name: getattr(args, name) for name in EncoderSettings.names() if hasattr(args, name)}
-    return EncoderSettings(**{**values, **changes})
+    try:
+        return EncoderSettings(**{**values, **changes})
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 class _Deprecated(argparse.Action):
@@ -589,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:  # a value the user gave, refused by the library (a TypeError would be a bug here)
         print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ModelLoadError, OSError, RuntimeError) as exc:

@@ -10,8 +10,10 @@ sentence-transformers checkpoint through the public sentence-transformers API an
 * the encoder attends to the whole input; mean pooling leaves out the first ``n`` tokens;
 * inputs are truncated at 512 tokens whatever the checkpoint config says.
 
-Each distinct instruction becomes one ``SentenceTransformer.encode(prompt=...)`` call with
-``include_prompt=False`` pooling; the prompt is the stripped instruction, so the prompt length that
+Rows are grouped into batches of one instruction each; the model runner (:mod:`._runner`) runs each
+through sentence-transformers' public ``preprocess(..., prompt=...)`` and ``forward`` (the per-batch
+steps of ``SentenceTransformer.encode(prompt=...)``) with ``include_prompt=False`` pooling; the prompt
+is the stripped instruction, so the prompt length that
 sentence-transformers measures is the reference's ``n``.
 """
 
@@ -511,7 +513,7 @@ class InstructorEncoder:
         return cached
 
     def _prepare(self, instruction: str | None, text: str) -> tuple[str, str]:
-        """One row as ``(prompt, body)`` for ``SentenceTransformer.encode(prompt=...)`` (see :func:`split_row`)."""
+        """One row as ``(prompt, body)``: the prompt for sentence-transformers' ``prompt=`` (see :func:`split_row`)."""
         return split_row(
             instruction, text, pooling=self.instructor_pooling, instruction_tokens=self._instruction_length
         )

@@ -247,3 +247,12 @@ def test_each_process_wide_change_is_logged_once_with_its_switch(tiny_path: str)
     if ctypes.util.find_library("c") and "LD_PRELOAD" not in os.environ:  # glibc's malloc, not a preloaded one
         malloc = [line for line in out.splitlines() if "Tuned glibc malloc" in line]
         assert len(malloc) == 1 and "INSTRUCTOR_INTEGRATIONS_TUNE_CPU=0" in malloc[0]
+
+
+def test_the_issue_acceptance_line_holds() -> None:
+    """The exact check of the "one owner for each thing" issue: importing the package and its doors keeps os.environ."""
+    code = (
+        "import os; e = dict(os.environ); import instructor_integrations, instructor_integrations.langchain, "
+        "instructor_integrations.llama_index, instructor_integrations.chroma; assert dict(os.environ) == e; print('ok')"
+    )
+    assert _run(code, env=_clean_env()) == "ok"
