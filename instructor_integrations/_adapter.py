@@ -19,18 +19,8 @@ __all__ = ["MODEL_SETTINGS", "canonical_names", "encoder_settings", "resolve_enc
 
 #: The encoder settings every adapter takes under the same name and passes to the shared encoder (the model
 #: name is each adapter's ``model_name``; ``batch_size`` and ``show_progress_bar`` are per call).
-MODEL_SETTINGS = (
-    "device",
-    "dtype",
-    "precision",
-    "max_seq_length",
-    "token_budget",
-    "cache_folder",
-    "local_files_only",
-    "trust_remote_code",
-    "instructor_pooling",
-    "compile",
-    "num_workers",
+MODEL_SETTINGS = tuple(
+    name for name in EncoderSettings.names() if name not in ("model_name_or_path", "batch_size", "show_progress_bar")
 )
 
 
