@@ -40,7 +40,7 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    from instructor_integrations._runtime import cpu_flags
+    from instructor_integrations._engine.runtime import cpu_flags
 
     info: dict[str, Any] = {
         "cpu": cpu,

@@ -5,7 +5,7 @@ query instruction (instructor-base's preset), mixed lengths. Variants (``--varia
 
 * ``st-fp32``: the baseline, plain ``SentenceTransformer.encode(prompt=...)``, float32, default settings;
 * ``st-fp32+cpu``: the same with this package's CPU process settings (OpenMP spin count set before
-  torch loads, glibc allocator tuned; see ``instructor_integrations/_cpu.py``): what those settings
+  torch loads, glibc allocator tuned; see ``instructor_integrations/_engine/cpu.py``): what those settings
   alone give a plain sentence-transformers user;
 * ``exact``: this package, ``precision="exact"`` (float32, reference semantics);
 * ``fast``: this package, ``precision="fast"`` (bfloat16 where the hardware runs it fast);

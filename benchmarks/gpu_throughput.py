@@ -91,7 +91,7 @@ def model_only(
 
 def share_mask(encoder: object, on: bool) -> None:
     """Switch the encoder's T5 backbone between the shared-mask attention and transformers' SDPA."""
-    from instructor_integrations._t5 import ATTENTION_NAME, share_t5_attention_mask
+    from instructor_integrations._engine.t5 import ATTENTION_NAME, share_t5_attention_mask
 
     backbone = encoder.model[0].auto_model  # type: ignore[attr-defined]
     if on:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._cpu import _env_choice, apply_openmp_defaults
+from ._engine.cpu import _env_choice, apply_openmp_defaults
 
 if _env_choice() is True:  # INSTRUCTOR_INTEGRATIONS_TUNE_CPU=1: the user opted in before starting Python
     apply_openmp_defaults()
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._checkpoint import CheckpointKind, detect_checkpoint
-    from ._cpu import tune_cpu, tune_cpu_allocator
+    from ._engine.cpu import tune_cpu, tune_cpu_allocator
     from ._protocol import Encoder
     from .chroma import InstructorEmbeddingFunction
     from .client import RemoteEncoder

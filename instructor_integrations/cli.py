@@ -578,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # A program may tune its own process for CPU inference (a library import never does): before torch loads.
-    from ._cpu import tune_cpu
+    from ._engine.cpu import tune_cpu
 
     tune_cpu()
     # A server reports its start, readiness and failures; the other commands speak only when asked.

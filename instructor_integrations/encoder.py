@@ -10,7 +10,7 @@ sentence-transformers checkpoint through the public sentence-transformers API an
 * the encoder attends to the whole input; mean pooling leaves out the first ``n`` tokens;
 * inputs are truncated at 512 tokens whatever the checkpoint config says.
 
-Rows are grouped into batches of one instruction each; the model runner (:mod:`._runner`) runs each
+Rows are grouped into batches of one instruction each; the model runner (:mod:`._engine.runner`) runs each
 through sentence-transformers' public ``preprocess(..., prompt=...)`` and ``forward`` (the per-batch
 steps of ``SentenceTransformer.encode(prompt=...)``) with ``include_prompt=False`` pooling; the prompt
 is the stripped instruction, so the prompt length that
@@ -34,12 +34,12 @@ import numpy as np
 import torch
 
 from ._checkpoint import INSTRUCTOR_HUB_NAMES, CheckpointKind, detect_checkpoint, write_marker
-from ._cpu import release_free_memory
-from ._pool import WorkerPool
+from ._engine.cpu import release_free_memory
+from ._engine.pool import WorkerPool
+from ._engine.runner import STAGE_DEPTH, BatchRunner, ModelRunner, env_flag
+from ._engine.runtime import Plan, resolve_device, resolve_plan
+from ._engine.scheduler import Priority, Scheduler, check_priority
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
-from ._runner import STAGE_DEPTH, BatchRunner, ModelRunner, env_flag
-from ._runtime import Plan, resolve_device, resolve_plan
-from ._scheduler import Priority, Scheduler, check_priority
 from ._validation import check_instructions, check_pairs, check_positive_int, check_texts
 from .errors import NonFiniteEmbeddingError
 from .settings import DEFAULT_MODEL, EncoderSettings
@@ -677,7 +677,7 @@ class InstructorEncoder:
         """Run batches (one thread at a time: the worker thread, or a caller driving the queue).
 
         Several batches go to the worker processes when there are some, else to the model runner, which
-        stages them on an accelerator (see :class:`._runner.ModelRunner`).
+        stages them on an accelerator (see :class:`._engine.runner.ModelRunner`).
         """
         runner: BatchRunner = self._pool if self._pool is not None and len(calls) > 1 else self._runner
         return runner.run(calls)

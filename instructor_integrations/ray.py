@@ -349,7 +349,7 @@ class _ServeReplica:
     """One Ray Serve replica: its own model, behind the same app as ``instructor-embed serve``."""
 
     def __init__(self, model: str, settings: dict[str, Any], encoder_kwargs: dict[str, Any]) -> None:
-        from ._cpu import tune_cpu
+        from ._engine.cpu import tune_cpu
         from .encoder import InstructorEncoder
         from .server import ServerSettings
 

@@ -41,7 +41,7 @@ CHURN = textwrap.dedent(
 RELEASE = textwrap.dedent(
     """
     import resource, torch
-    from instructor_integrations import _cpu
+    from instructor_integrations._engine import cpu as _cpu
     assert _cpu.tune_cpu_allocator(), "the allocator settings did not apply here"
     def rss():
         with open("/proc/self/statm") as f:

@@ -1,7 +1,7 @@
 """The blocked bfloat16 CPU attention against transformers' SDPA attention, kernel and end to end.
 
 ``precision="fast"`` on a CPU with AVX512-BF16 but no AMX (AMD Zen 4 and 5) runs attention as blocks
-of plain operators (``instructor_integrations/_cpu_attention.py``) instead of PyTorch's fused SDPA
+of plain operators (``instructor_integrations/_engine/cpu_attention.py``) instead of PyTorch's fused SDPA
 kernel. This script measures that choice on the machine it runs on, whatever the encoder would pick:
 
 1. **Kernel:** one attention call of transformers' shapes in bfloat16, SDPA (through
@@ -45,7 +45,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import ROOT, build_random_instructor, machine, scifact_workload, write_json
 
-from instructor_integrations import InstructorEncoder, _cpu_attention
+from instructor_integrations import InstructorEncoder
+from instructor_integrations._engine import cpu_attention as _cpu_attention
 
 SHAPES = {
     # name: (batch, heads, length, head_dim, padded, t5_bias)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from instructor_integrations import InstructorEncoder, NonFiniteEmbeddingError, _t5
+from instructor_integrations import InstructorEncoder, NonFiniteEmbeddingError
+from instructor_integrations._engine import t5 as _t5
 
 from ..conftest import TINY
 

@@ -77,7 +77,8 @@ def test_compiled_worker_compiles_its_multi_row_graph_when_it_starts(tiny_path: 
     import torch
     from torch._dynamo.utils import counters
 
-    from instructor_integrations import EncoderSettings, _pool
+    from instructor_integrations import EncoderSettings
+    from instructor_integrations._engine import pool as _pool
 
     plain = InstructorEncoder(tiny_path, device="cpu", precision="exact")  # prepares the rows as the parent does
     settings = plain.settings.replace(compile=True)

@@ -14,8 +14,9 @@ import pytest
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from instructor_integrations import InstructorEncoder, _cpu_attention
-from instructor_integrations import _runner as runner_module
+from instructor_integrations import InstructorEncoder
+from instructor_integrations._engine import cpu_attention as _cpu_attention
+from instructor_integrations._engine import runner as runner_module
 
 from ..conftest import TINY
 
@@ -148,7 +149,7 @@ def test_what_it_was_not_written_for_goes_to_sdpa(
 def cpu_without_amx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner_module, "cpu_has_fast_bf16", lambda: True)
     monkeypatch.setattr(runner_module, "cpu_has_amx", lambda: False)
-    monkeypatch.setattr("instructor_integrations._runtime.cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr("instructor_integrations._engine.runtime.cpu_has_fast_bf16", lambda: True)
 
 
 def _attention(encoder: InstructorEncoder) -> str:

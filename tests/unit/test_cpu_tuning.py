@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from instructor_integrations import InstructorEncoder, _cpu
+from instructor_integrations import InstructorEncoder
+from instructor_integrations._engine import cpu as _cpu
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
@@ -81,7 +82,7 @@ def test_not_glibc_is_left_alone(fake_libc: FakeLibc, monkeypatch: pytest.Monkey
 @pytest.mark.skipif(not GLIBC, reason="the settings are glibc mallopt tunables")
 @pytest.mark.skipif(PRELOADED, reason="an allocator is preloaded (LD_PRELOAD): the package leaves it alone")
 def test_real_glibc_accepts_the_settings() -> None:
-    code = "from instructor_integrations import _cpu; print(_cpu.tune_cpu_allocator(), _cpu._libc is not None)"
+    code = "from instructor_integrations._engine import cpu as _cpu; print(_cpu.tune_cpu_allocator(), _cpu._libc is not None)"
     assert _run(code) == "True True"
 
 
@@ -159,7 +160,7 @@ def test_a_library_user_gets_no_process_change(tiny_path: str) -> None:
         "import os, subprocess, sys; before = dict(os.environ)\n"
         "import instructor_integrations as ii, instructor_integrations.langchain, instructor_integrations.llama_index\n"
         "import instructor_integrations.chroma\n"
-        "from instructor_integrations import _cpu\n"
+        "from instructor_integrations._engine import cpu as _cpu\n"
         "assert dict(os.environ) == before, 'an import changed the environment'\n"
         f"ii.InstructorEncoder({tiny_path!r}, device='cpu').encode(['a', 'b'], 'Represent the word: ')\n"
         + _CHILD
@@ -168,7 +169,7 @@ def test_a_library_user_gets_no_process_change(tiny_path: str) -> None:
     plain = (
         "import os, subprocess, sys; before = dict(os.environ)\n"
         "from sentence_transformers import SentenceTransformer\n"
-        "from instructor_integrations import _cpu\n"
+        "from instructor_integrations._engine import cpu as _cpu\n"
         f"SentenceTransformer({tiny_path!r}, device='cpu').encode(['a', 'b'], prompt='Represent the word: ')\n"
         + _CHILD
         + _CHANGED
@@ -183,7 +184,7 @@ def test_the_cli_tunes_its_own_process() -> None:
     code = (
         "import os, sys; from instructor_integrations.cli import main\n"
         "code = main(['ingest', '/no/such/path', '--collection', 'c'])\n"
-        "from instructor_integrations import _cpu\n"
+        "from instructor_integrations._engine import cpu as _cpu\n"
         "print(code, os.environ.get('GOMP_SPINCOUNT', '-'), _cpu.cpu_tuning_enabled())\n"
     )
     assert _run(code, env=_clean_env()) == f"2 {_cpu.OPENMP_DEFAULTS['GOMP_SPINCOUNT']} True"
@@ -209,7 +210,7 @@ def test_encoder_says_how_to_set_openmp_when_torch_came_first(
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.setenv("INSTRUCTOR_INTEGRATIONS_TUNE_CPU", "1")
     monkeypatch.setattr(_cpu, "_openmp_hint_logged", False)
-    with caplog.at_level("INFO", logger="instructor_integrations._cpu"):
+    with caplog.at_level("INFO", logger="instructor_integrations._engine.cpu"):
         InstructorEncoder(tiny_path, device="cpu")
         InstructorEncoder(tiny_path, device="cpu")
     assert caplog.text.count("GOMP_SPINCOUNT=10000000") == 1  # once per process, not per encoder

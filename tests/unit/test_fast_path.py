@@ -164,7 +164,7 @@ def test_instruction_length_is_truncated_like_the_reference(tiny_path: str) -> N
 def test_a_staged_failure_stops_the_pipeline_and_leaves_no_thread_running(
     tiny_path: str, golden: dict, stage: str
 ) -> None:
-    from instructor_integrations._runner import STAGE_DEPTH
+    from instructor_integrations._engine.runner import STAGE_DEPTH
 
     encoder = InstructorEncoder(tiny_path, device="cpu", batch_size=2)
     seen = _staged(encoder)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from instructor_integrations import _runtime as rt
+from instructor_integrations._engine import runtime as rt
 
 CPU = torch.device("cpu")
 

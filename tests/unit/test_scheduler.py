@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from instructor_integrations import EncoderClosedError
-from instructor_integrations._scheduler import Scheduler
+from instructor_integrations._engine.scheduler import Scheduler
 
 
 class Model:
@@ -216,7 +216,7 @@ def test_sixteen_threads_of_mixed_calls_get_their_own_rows() -> None:
 
 def test_a_waiting_row_is_taken_within_the_merge_window() -> None:
     """A short row is not starved by longer rows that arrive after it: the oldest row goes first."""
-    from instructor_integrations._scheduler import MERGE_WINDOW
+    from instructor_integrations._engine.scheduler import MERGE_WINDOW
 
     model = Model(hold=True)
     s = scheduler(model, batch_size=2)
@@ -334,7 +334,7 @@ def test_an_announced_query_is_waited_for_by_the_next_bulk_batch(announce: bool)
 
 
 def test_an_announcement_delays_bulk_batches_boundedly_and_is_withdrawn_on_error() -> None:
-    from instructor_integrations._scheduler import ANNOUNCE_WAIT
+    from instructor_integrations._engine.scheduler import ANNOUNCE_WAIT
 
     model = Model()
     s = scheduler(model, batch_size=8)

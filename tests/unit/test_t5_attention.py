@@ -14,7 +14,8 @@ import pytest
 import torch
 from transformers.integrations import sdpa_attention
 
-from instructor_integrations import InstructorEncoder, _t5
+from instructor_integrations import InstructorEncoder
+from instructor_integrations._engine import t5 as _t5
 
 from ..conftest import TINY
 

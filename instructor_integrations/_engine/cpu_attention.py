@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ._attention import once_per_forward, register_attention, switch_attention
+from .attention import once_per_forward, register_attention, switch_attention
 
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_cpu_blocked"

@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._reference import Batch, plan_batches
-from ._validation import PRIORITIES, Priority, check_priority
-from .errors import EncoderClosedError
+from .._reference import Batch, plan_batches
+from .._validation import PRIORITIES, Priority, check_priority
+from ..errors import EncoderClosedError
 
 __all__ = ["PRIORITIES", "Priority", "Request", "Scheduler", "check_priority"]
 

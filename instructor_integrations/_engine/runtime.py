@@ -10,7 +10,7 @@ from typing import Literal
 
 import torch
 
-from ._validation import short
+from .._validation import short
 
 __all__ = [
     "DTYPES",

@@ -6,7 +6,7 @@ its OpenMP threads; several processes with fewer threads each keep every core bu
 workers share one GPU: each tokenizes and runs sentence-transformers' per-text work under its own
 interpreter lock, which pays when the compiled model leaves the host as the bottleneck.
 :class:`WorkerPool` starts the processes with the ``spawn`` method (``fork`` after torch has started
-its threads is unsafe), builds a :class:`~instructor_integrations._runner.ModelRunner` from the
+its threads is unsafe), builds a :class:`~instructor_integrations._engine.runner.ModelRunner` from the
 parent's resolved :class:`~instructor_integrations.settings.EncoderSettings` in each, and runs the
 batches the parent planned. Results come back in order.
 """
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._cpu import cpu_tuning_enabled
-from .settings import EncoderSettings
+from ..settings import EncoderSettings
+from .cpu import cpu_tuning_enabled
 
 if TYPE_CHECKING:
-    from ._runner import ModelRunner
+    from .runner import ModelRunner
 
 __all__ = ["WorkerPool"]
 
@@ -46,13 +46,13 @@ def _start_worker(settings: EncoderSettings, threads: int, tuned: bool) -> None:
     """Process initializer: the parent's CPU tuning choice, the thread count, the model loaded once, a warm-up batch."""
     global _WORKER
     if tuned:  # the parent opted in (its GOMP_SPINCOUNT came with the environment)
-        from ._cpu import tune_cpu
+        from .cpu import tune_cpu
 
         tune_cpu()
     import torch
 
     torch.set_num_threads(threads)
-    from ._runner import ModelRunner
+    from .runner import ModelRunner
 
     _WORKER = ModelRunner(settings)
     _WORKER.embed(*WARM_UP_BATCH)
@@ -150,7 +150,7 @@ class WorkerPool:
                 future.cancel()
 
     def run(self, batches: Sequence[tuple[str, list[str]]]) -> list[np.ndarray]:
-        """:meth:`map`, as a list (the interface :class:`~instructor_integrations._runner.ModelRunner` has too)."""
+        """:meth:`map`, as a list (the interface :class:`~.runner.ModelRunner` has too)."""
         return list(self.map(batches))
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ touches the model's tokenizer during a call, so the Rust tokenizer is never used
 once, and one batch's activations are on the device at a time.
 
 It knows nothing of instructions, queues or callers: the encoder (:mod:`.encoder`) holds those, and a
-worker process of ``num_workers`` holds a runner of its own (:mod:`._pool`).
+worker process of ``num_workers`` holds a runner of its own (:mod:`.pool`).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ._cpu import tune_cpu_process
-from ._cpu_attention import use_blocked_cpu_attention
-from ._reference import REFERENCE_MAX_SEQ_LENGTH
-from ._runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
-from ._t5 import share_t5_attention_mask
-from .errors import ModelLoadError
-from .settings import EncoderSettings
+from .._reference import REFERENCE_MAX_SEQ_LENGTH
+from ..errors import ModelLoadError
+from ..settings import EncoderSettings
+from .cpu import tune_cpu_process
+from .cpu_attention import use_blocked_cpu_attention
+from .runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
+from .t5 import share_t5_attention_mask
 
 __all__ = ["STAGE_DEPTH", "BatchRunner", "ModelRunner", "env_flag"]
 
@@ -50,7 +50,7 @@ _DONE = object()
 class BatchRunner(Protocol):
     """What runs an encoder's planned batches.
 
-    This process's :class:`ModelRunner`, or its worker processes (:class:`~instructor_integrations._pool.WorkerPool`).
+    This process's :class:`ModelRunner`, or its worker processes (:class:`~.pool.WorkerPool`).
     """
 
     def run(self, calls: Sequence[tuple[str, list[str]]]) -> list[np.ndarray]:
@@ -99,11 +99,11 @@ class ModelRunner:
         self.backbone: Any = getattr(self.model[0], "auto_model", None)
         if plan.device.type == "cuda":
             # T5: one (batch, heads, length, length) bias-and-padding mask per forward pass instead of one per
-            # layer; the same numbers (see _t5.py).
+            # layer; the same numbers (see t5.py).
             share_t5_attention_mask(self.backbone)
         elif self._wants_blocked_attention():
             # bfloat16 attention on a CPU without AMX: blocks of plain operators beat the fused kernel (see
-            # _cpu_attention.py).
+            # cpu_attention.py).
             use_blocked_cpu_attention(self.backbone)
         if settings.compile:
             if not isinstance(self.backbone, torch.nn.Module):

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ._attention import once_per_forward, switch_attention
+from .attention import once_per_forward, switch_attention
 
 #: The attention implementation name registered with transformers.
 ATTENTION_NAME = "instructor_t5_shared_mask"
