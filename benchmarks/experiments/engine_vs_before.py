@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--ingest-docs", type=int, default=1500)
     parser.add_argument("--cli-docs", type=int, default=0, help="abstracts for the CLI ingest (0: none)")
+    parser.add_argument("--only", default=None, help="comma-separated works to run (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "engine_vs_before.json")
     args = parser.parse_args()
 
@@ -119,6 +120,8 @@ def main() -> None:
             work["cli_ingest"] = (str(get_model_path()), docs[: args.cli_docs], [])
             for i, text in enumerate(docs[: args.cli_docs]):
                 (files / f"doc-{i:05d}.txt").write_text(text, encoding="utf-8")
+        if args.only:
+            work = {name: value for name, value in work.items() if name in args.only.split(",")}
         results: dict[str, dict[str, object]] = {}
         for name, (model, texts, qs) in work.items():
             kind = "encode" if name.startswith("benchmark1") else "ingest"
