@@ -72,8 +72,8 @@ _LAZY = {
     "get_encoder": ".encoder",
     "get_preset": ".instructions",
     "is_instructor_checkpoint": ".encoder",
-    "tune_cpu": "._cpu",
-    "tune_cpu_allocator": "._cpu",
+    "tune_cpu": "._engine.cpu",
+    "tune_cpu_allocator": "._engine.cpu",
 }
 
 __all__ = [

@@ -447,11 +447,11 @@ _SERVE_ARGS: dict[str, Any] = {
     "max_request_bytes": int,
     "max_queued_rows": int,
     "autoscaling_config": json.loads,
-    # Every encoder setting, read by its declared type.
+    # Every encoder setting the CLI offers, read by its declared type (never trust_remote_code from a command line).
     **{
         name: functools.partial(EncoderSettings.parse, name)
         for name in EncoderSettings.names()
-        if name not in ("model_name_or_path", "show_progress_bar")
+        if name != "model_name_or_path" and EncoderSettings.flag(name) is not None
     },
 }
 

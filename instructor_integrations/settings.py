@@ -78,7 +78,9 @@ class EncoderSettings:
     )
     cache_folder: str | None = _setting(None, "where hub models are cached (default: the Hugging Face cache)")
     local_files_only: bool | None = _setting(None, "never touch the network (default: follows HF_HUB_OFFLINE)")
-    trust_remote_code: bool = _setting(False, "allow custom model code from the hub")
+    trust_remote_code: bool = _setting(
+        False, "allow custom model code from the hub", flag=None
+    )  # never a CLI option: a command line runs no code from the hub
     instructor_pooling: bool | None = _setting(
         None, "leave the instruction's tokens out of mean pooling (default: detected from the checkpoint)"
     )

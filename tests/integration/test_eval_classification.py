@@ -88,7 +88,7 @@ def test_scores_are_the_mean_and_spread_of_the_experiments(tiny_encoder: Instruc
         ({"via": "chroma"}, "classification is evaluated with via='raw'"),
         ({"limit_queries": 5}, "limit_queries=5 applies to retrieval data; classification data has no queries"),
         ({"max_corpus": 100}, "max_corpus=100 applies to retrieval data"),
-        ({"query_instruction": "Represent: "}, r"doc_instruction is the instruction of every text"),
+        ({"query_instruction": "Represent: "}, r"document_instruction.*is the instruction of every text"),
     ],
 )
 def test_retrieval_options_are_refused_before_the_model_loads(option: dict[str, Any], message: str) -> None:
