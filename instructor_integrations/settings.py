@@ -49,6 +49,10 @@ class EncoderSettings:
     ``InstructorEncoder.settings`` gives the settings an encoder runs with, its automatic choices
     (device, pooling, token limit, token budget) resolved.
 
+    This is the one declaration of the settings: each field carries its meaning (:meth:`help`), its
+    ``instructor-embed`` option (:meth:`flag`) and its type (:meth:`kind`, :meth:`parse`), from which
+    the CLI's options, Ray's ``serve run`` arguments and the adapters' shared list are made.
+
     Examples:
         >>> from instructor_integrations import EncoderSettings, InstructorEncoder
         >>> settings = EncoderSettings("tests/fixtures/tiny-instructor", device="cpu", precision="exact")
