@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--ingest-docs", type=int, default=1500)
     parser.add_argument("--cli-docs", type=int, default=0, help="abstracts for the CLI ingest (0: none)")
     parser.add_argument("--only", default=None, help="comma-separated works to run (default: all)")
+    parser.add_argument("--after-first", action="store_true", help="in each round, time this checkout first")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "engine_vs_before.json")
     args = parser.parse_args()
 
@@ -127,12 +128,11 @@ def main() -> None:
             kind = "encode" if name.startswith("benchmark1") else "ingest"
             before, after = [], []
             for _ in range(args.rounds):
-                if name == "cli_ingest":
-                    before.append(timed_cli(folder, model, files))
-                    after.append(timed_cli(ROOT, model, files))
-                    continue
-                before.append(timed(folder, kind, model, texts, qs))
-                after.append(timed(ROOT, kind, model, texts, qs))
+                for tree, out in [(folder, before), (ROOT, after)][:: -1 if args.after_first else 1]:
+                    if name == "cli_ingest":
+                        out.append(timed_cli(tree, model, files))
+                    else:
+                        out.append(timed(tree, kind, model, texts, qs))
             ratios = [b / a for b, a in zip(before, after, strict=True)]
             results[name] = {
                 "before_seconds": [round(s, 2) for s in before],
