@@ -42,7 +42,7 @@ _WORKER: ModelRunner | None = None
 WARM_UP_BATCH: tuple[str, list[str]] = ("", ["warm up", "warm"])
 
 
-def _start_worker(settings: EncoderSettings, threads: int, tuned: bool) -> None:
+def _start_worker(settings: EncoderSettings, threads: int, tuned: bool = False) -> None:
     """Process initializer: the parent's CPU tuning choice, the thread count, the model loaded once, a warm-up batch."""
     global _WORKER
     if tuned:  # the parent opted in (its GOMP_SPINCOUNT came with the environment)
