@@ -10,11 +10,11 @@ sentence-transformers checkpoint through the public sentence-transformers API an
 * the encoder attends to the whole input; mean pooling leaves out the first ``n`` tokens;
 * inputs are truncated at 512 tokens whatever the checkpoint config says.
 
-Rows are grouped into batches of one instruction each; the model runner (:mod:`._engine.runner`) runs each
-through sentence-transformers' public ``preprocess(..., prompt=...)`` and ``forward`` (the per-batch
-steps of ``SentenceTransformer.encode(prompt=...)``) with ``include_prompt=False`` pooling; the prompt
-is the stripped instruction, so the prompt length that
-sentence-transformers measures is the reference's ``n``.
+Rows are grouped into batches of one instruction each; the model runner (:mod:`._engine.runner`)
+runs each through sentence-transformers' public ``preprocess(..., prompt=...)`` and ``forward`` (the
+per-batch steps of ``SentenceTransformer.encode(prompt=...)``) with ``include_prompt=False`` pooling;
+the prompt is the stripped instruction, so the prompt length that sentence-transformers measures is
+the reference's ``n``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from ._engine.cpu import release_free_memory
 from ._engine.pool import WorkerPool
 from ._engine.runner import STAGE_DEPTH, BatchRunner, ModelRunner, env_flag
 from ._engine.runtime import Plan, resolve_device, resolve_plan
-from ._engine.scheduler import Priority, Scheduler, check_priority
+from ._engine.scheduler import Scheduler
 from ._reference import REFERENCE_MAX_SEQ_LENGTH, Batch, instruction_length, plan_batches, split_row
-from ._validation import check_instructions, check_pairs, check_positive_int, check_texts
+from ._validation import Priority, check_instructions, check_pairs, check_positive_int, check_priority, check_texts
 from .errors import NonFiniteEmbeddingError
 from .settings import DEFAULT_MODEL, EncoderSettings
 
