@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,7 +149,10 @@ def _ingest_parser(commands: Any) -> None:
     ingest.add_argument("--ray", action="store_true", help="embed with Ray Data (needs --host/--port)")
     ingest.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: local)")
     ingest.add_argument(
-        "--ray-batch-size", type=int, default=256, help="rows per Ray batch, with --ray (default: %(default)s)"
+        "--ray-batch-size",
+        type=int,
+        default=16,
+        help="files per Ray batch, with --ray: each actor reads, chunks, embeds and writes them (default: %(default)s)",
     )
     ingest.add_argument("--ray-concurrency", type=int, default=1, help="embedding actors (default: %(default)s)")
     ingest.add_argument("--ray-gpus", type=float, default=0, help="GPUs per actor (default: %(default)s)")
@@ -286,13 +290,25 @@ def _check_ingest_args(args: argparse.Namespace) -> None:
             raise UsageError("--workers is not available with --ray (--ray-concurrency sets the Ray workers)")
 
 
-def _ingest_with_ray(args: argparse.Namespace, records: Iterator[Any], ef: Any) -> tuple[int, int, Any]:
-    """``ingest --ray``: every model setting goes to the Ray actors; returns (written, skipped, collection)."""
-    from .ray import ingest_records_with_ray
-    from .vectorstores import chroma_client
+@dataclass
+class _IngestReport:
+    """What an ingest did, in this process or on Ray workers."""
 
-    counts = ingest_records_with_ray(
-        list(records),
+    files: int
+    chunks: int
+    written: int
+    skipped: int
+    removed: int
+    bad: list[tuple[str, str]]
+
+
+def _ingest_with_ray(args: argparse.Namespace) -> _IngestReport:
+    """``ingest --ray``: the workers read, chunk, embed and write; the driver lists files and loads no model."""
+    from .ray import ingest_files_with_ray
+    from .vectorstores import chroma_client, delete_stale
+
+    report = ingest_files_with_ray(
+        args.paths,
         collection=args.collection,
         host=args.host,
         port=args.port or 8000,
@@ -301,41 +317,34 @@ def _ingest_with_ray(args: argparse.Namespace, records: Iterator[Any], ef: Any) 
         task=args.task,
         document_instruction=args.document_instruction,
         query_instruction=args.query_instruction,
-        batch_size=args.ray_batch_size,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap_tokens=args.chunk_overlap_tokens,
+        files_per_batch=args.ray_batch_size,
         address=args.ray_address,
         concurrency=args.ray_concurrency,
         num_gpus=args.ray_gpus,
     )
-    collection = chroma_client(host=args.host, port=args.port).get_collection(args.collection, embedding_function=ef)
-    return counts.written, counts.skipped, collection
+    if report.bad and not args.skip_bad:
+        where, reason = report.bad[0]
+        first = reason if where in reason else f"{where}: {reason}"
+        raise UsageError(
+            f"{first} ({len(report.bad)} bad input(s) in all; the other files were written; fix them and run "
+            "again, or give --skip-bad)"
+        )
+    collection = chroma_client(host=args.host, port=args.port).get_collection(args.collection, embedding_function=None)
+    removed = sum(delete_stale(collection, source, ids) for source, ids in report.file_ids.items())
+    return _IngestReport(report.files, report.chunks, report.written, report.skipped, removed, report.bad)
 
 
-def _ingest_here(args: argparse.Namespace, records: Iterator[Any], ef: Any) -> tuple[int, int, Any]:
-    """``ingest`` in this process; returns (written, skipped, collection)."""
-    from .vectorstores import get_collection, ingest_stream
-
-    client = _client(args)  # after every setting is checked: a usage error creates no store
-    collection = get_collection(client, args.collection, embedding=ef)
-    result = ingest_stream(collection, records, client=client, progress=None if not args.no_progress else False)
-    return result.written, result.skipped, collection
-
-
-def cmd_ingest(args: argparse.Namespace) -> int:
-    """Embed files into a collection; print a summary."""
+def _ingest_here(args: argparse.Namespace) -> _IngestReport:
+    """``ingest`` in this process: the model's tokenizer measures the chunks, the one store writer writes them."""
     from ._adapter import MODEL_SETTINGS
     from .chroma import InstructorEmbeddingFunction
     from .chunking import Chunker
-    from .sources import BadInput, Record, SourceError, read_records
-    from .vectorstores import delete_stale
+    from .sources import BadInput, Record, read_records
+    from .vectorstores import delete_stale, get_collection, ingest_stream
 
-    _check_ingest_args(args)
-    started = time.perf_counter()
-    bad: list[BadInput] = []
-    files: set[str] = set()
-    file_ids: dict[str, list[str]] = {}
-    chunks = 0
-    # The model's tokenizer measures the chunks (with --ray the model is loaded here too, on the CPU, for that).
-    settings = _settings(args, device="cpu") if args.ray else _settings(args)
+    settings = _settings(args)
     ef = InstructorEmbeddingFunction(
         settings.model_name_or_path,
         task=args.task,
@@ -347,6 +356,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     chunker = Chunker.for_encoder(
         ef.encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
     )
+    bad: list[BadInput] = []
+    files: set[str] = set()
+    file_ids: dict[str, list[str]] = {}
+    chunks = 0
 
     def records() -> Iterator[Record]:
         nonlocal chunks
@@ -355,18 +368,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             files.add(str(record.metadata["source"]).rsplit(":", 1)[0])
             yield record
 
+    client = _client(args)  # after every setting is checked: a usage error creates no store
+    collection = get_collection(client, args.collection, embedding=ef)
+    result = ingest_stream(collection, records(), client=client, progress=None if not args.no_progress else False)
+    # Every file read whole is now stored whole: the chunks an edit left behind go.
+    removed = sum(delete_stale(collection, source, ids) for source, ids in file_ids.items())
+    return _IngestReport(
+        len(files), chunks, result.written, result.skipped, removed, [(item.where, item.reason) for item in bad]
+    )
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Embed files into a collection; print a summary."""
+    from .sources import SourceError
+
+    _check_ingest_args(args)
+    started = time.perf_counter()
     try:
-        written, skipped, collection = (_ingest_with_ray if args.ray else _ingest_here)(args, records(), ef)
-        # Every file read whole is now stored whole: the chunks an edit left behind go.
-        removed = sum(delete_stale(collection, source, ids) for source, ids in file_ids.items())
+        report = (_ingest_with_ray if args.ray else _ingest_here)(args)
     except SourceError as exc:
         raise UsageError(f"{exc} (whole batches before this input were written; fix it and run again)") from None
     seconds = time.perf_counter() - started
-    for item in bad:
-        print(f"skipped {item.where}: {item.reason}", file=sys.stderr)
+    for where, reason in report.bad:
+        print(f"skipped {where}: {reason}", file=sys.stderr)
     print(
-        f"files: {len(files)}  chunks: {chunks}  added: {written}  skipped: {skipped}  removed: {removed}  "
-        f"bad inputs: {len(bad)}  seconds: {seconds:.1f}"
+        f"files: {report.files}  chunks: {report.chunks}  added: {report.written}  skipped: {report.skipped}  "
+        f"removed: {report.removed}  bad inputs: {len(report.bad)}  seconds: {seconds:.1f}"
     )
     return EXIT_OK
 

@@ -35,9 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources import Record
 
 __all__ = [
+    "FileIngestReport",
     "IngestCounts",
     "actor_settings",
     "embed_dataset",
+    "ingest_files_with_ray",
     "ingest_records_with_ray",
     "ingest_to_chroma",
     "serve_app",
@@ -201,12 +203,70 @@ class _ChromaWriter:
             batch_size=self.max_batch,
             skip_existing=True,
             progress=False,
-            embed=lambda documents: self.encoder.encode(documents, self.instruction, show_progress_bar=False),
+            embed=self._embed,
         )
         return {
             "embedded": np.array([result.written]),
             "skipped": np.array([result.skipped]),
             "written": np.array([result.written]),
+        }
+
+    def _embed(self, documents: list[str]) -> Any:
+        return self.encoder.encode(documents, self.instruction, show_progress_bar=False)
+
+
+class _FileIngester(_ChromaWriter):
+    """Ray actor: read, chunk, embed and write whole files; its encoder's tokenizer measures the chunks.
+
+    Each batch is a list of file paths; the driver only lists them, so it never holds the corpus. A
+    batch answers with its counts, the inputs it could not read, and the chunk ids of each document
+    file (for deleting the chunks an edit left behind, once every file is written).
+    """
+
+    def __init__(
+        self,
+        settings: EncoderSettings,
+        instruction: str | None,
+        collection: str,
+        host: str,
+        port: int,
+        chunk_tokens: int | None,
+        chunk_overlap_tokens: int,
+    ) -> None:
+        from .chunking import Chunker
+
+        super().__init__(settings, instruction, collection, host, port, text_column="text", id_column="id")
+        self.chunker = Chunker.for_encoder(
+            self.encoder, instruction, max_tokens=chunk_tokens, overlap_tokens=chunk_overlap_tokens
+        )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .sources import BadInput, read_records
+        from .vectorstores import ingest_stream
+
+        bad: list[BadInput] = []
+        file_ids: dict[str, list[str]] = {}
+        sources: set[str] = set()
+        chunks = 0
+
+        def records() -> Any:
+            nonlocal chunks
+            paths = [str(path) for path in batch["path"]]
+            for record in read_records(paths, chunker=self.chunker, skip_bad=True, bad=bad, files=file_ids):
+                chunks += 1
+                sources.add(str(record.metadata["source"]).rsplit(":", 1)[0])
+                yield record
+
+        result = ingest_stream(
+            self.collection, records(), batch_size=self.max_batch, skip_existing=True, progress=False, embed=self._embed
+        )
+        return {
+            "files": np.array([len(sources)]),
+            "chunks": np.array([chunks]),
+            "skipped": np.array([result.skipped]),
+            "written": np.array([result.written]),
+            "bad_json": np.array([json.dumps([[item.where, item.reason] for item in bad])]),
+            "file_ids_json": np.array([json.dumps(file_ids)]),
         }
 
 
@@ -227,6 +287,34 @@ class _AssignIds:
             ]
         )
         return batch
+
+
+def _open_collection(
+    collection: str,
+    host: str,
+    port: int,
+    settings: EncoderSettings,
+    task: str | None,
+    document_instruction: str | None,
+    query_instruction: str | None,
+) -> str | None:
+    """Create (or check) the collection with its embedding-function config; the document instruction.
+
+    The driver builds the embedding function lazily: it loads no model, only the actors do.
+    """
+    from .chroma import InstructorEmbeddingFunction
+    from .vectorstores import chroma_client, get_collection
+
+    ef = InstructorEmbeddingFunction(
+        settings.model_name_or_path,
+        task=task,
+        document_instruction=document_instruction,
+        query_instruction=query_instruction,
+        lazy=True,
+        **{name: getattr(settings, name) for name in MODEL_SETTINGS},
+    )
+    get_collection(chroma_client(host=host, port=port), collection, embedding=ef)
+    return ef.document_instruction
 
 
 def ingest_to_chroma(
@@ -278,9 +366,6 @@ def ingest_to_chroma(
     Returns:
         :class:`IngestCounts` summed over all batches.
     """
-    from .chroma import InstructorEmbeddingFunction
-    from .vectorstores import chroma_client, get_collection
-
     check_positive_int(batch_size, "batch_size")
     check_positive_int(concurrency, "concurrency")
     if text_column not in ds.columns():
@@ -288,15 +373,9 @@ def ingest_to_chroma(
     if id_column is not None and id_column not in ds.columns():
         raise ValueError(f"id_column {id_column!r} is not a column of the dataset: {short(ds.columns())}")
     encoder_settings = actor_settings(model, settings, **encoder_kwargs)
-    ef = InstructorEmbeddingFunction(
-        model,
-        task=task,
-        document_instruction=document_instruction,
-        query_instruction=query_instruction,
-        lazy=True,
-        **{name: getattr(encoder_settings, name) for name in MODEL_SETTINGS},
+    instruction = _open_collection(
+        collection, host, port, encoder_settings, task, document_instruction, query_instruction
     )
-    get_collection(chroma_client(host=host, port=port), collection, embedding=ef)
     if id_column is None:
         ds = ds.map_batches(_AssignIds, fn_constructor_kwargs={"text_column": text_column}, batch_format="numpy")
         id_column = "_id"
@@ -304,7 +383,7 @@ def ingest_to_chroma(
         _ChromaWriter,
         fn_constructor_kwargs={
             "settings": encoder_settings,
-            "instruction": ef.document_instruction,
+            "instruction": instruction,
             "collection": collection,
             "host": host,
             "port": port,
@@ -342,6 +421,127 @@ def ingest_records_with_ray(
     rows = [{"id": r.id, "text": r.text, _METADATA_COLUMN: json.dumps(r.metadata)} for r in records]
     ds = ray.data.from_items(rows)
     return ingest_to_chroma(ds, collection=collection, host=host, port=port, model=model, id_column="id", **kwargs)
+
+
+@dataclass(frozen=True)
+class FileIngestReport:
+    """What :func:`ingest_files_with_ray` did.
+
+    Attributes:
+        files: Files that gave at least one chunk.
+        chunks: Chunks read.
+        written: Chunks embedded and written in this run.
+        skipped: Chunks whose id was already stored.
+        bad: ``(where, reason)`` of each input that could not be read.
+        file_ids: Each document file read whole, with the ids of its chunks.
+    """
+
+    files: int
+    chunks: int
+    written: int
+    skipped: int
+    bad: list[tuple[str, str]]
+    file_ids: dict[str, list[str]]
+
+
+def ingest_files_with_ray(
+    paths: Sequence[str],
+    *,
+    collection: str,
+    host: str,
+    port: int,
+    model: str,
+    address: str | None = None,
+    task: str | None = None,
+    document_instruction: str | None = None,
+    query_instruction: str | None = None,
+    chunk_tokens: int | None = None,
+    chunk_overlap_tokens: int = 0,
+    files_per_batch: int = 16,
+    concurrency: int = 1,
+    num_gpus: float = 0,
+    num_cpus: float | None = None,
+    settings: EncoderSettings | None = None,
+    **encoder_kwargs: Any,
+) -> FileIngestReport:
+    """Read, chunk, embed and write files into a Chroma server on Ray workers (the CLI's ``ingest --ray``).
+
+    The driver lists the files (:func:`~instructor_integrations.sources.iter_paths`) and loads no model;
+    each actor reads and chunks its files with :func:`~instructor_integrations.sources.read_records`,
+    measured by its own encoder's tokenizer, and writes them through the package's one store writer
+    (:func:`~instructor_integrations.vectorstores.ingest_stream`): the same ids, metadata and skip rule
+    as an ingest in one process. Files must be readable at the same paths on every worker.
+
+    Args:
+        paths: Files and folders.
+        collection: Collection name.
+        host: Chroma server host.
+        port: Chroma server port.
+        model: Hub name or local folder (reachable from every worker).
+        address: A Ray cluster's address (default: a local Ray).
+        task: Instruction preset (sets both instructions).
+        document_instruction: Instruction for the documents.
+        query_instruction: Instruction saved for queries.
+        chunk_tokens: Most tokens per chunk (default: what fits with the instruction).
+        chunk_overlap_tokens: Tokens consecutive chunks share.
+        files_per_batch: Files per Ray batch (one actor reads, embeds and writes them).
+        concurrency: Number of actors.
+        num_gpus: GPUs per actor.
+        num_cpus: CPUs per actor.
+        settings: The encoder settings of every actor (``model`` replaces its model name).
+        **encoder_kwargs: Any other :class:`~instructor_integrations.settings.EncoderSettings` field, by name.
+
+    Returns:
+        A :class:`FileIngestReport` summed over all batches; unreadable inputs are in ``bad`` (the run
+        goes on past them: the caller decides whether that is an error).
+
+    Raises:
+        SourceError: A path that does not exist (before anything is written).
+    """
+    from .sources import iter_paths
+
+    check_positive_int(files_per_batch, "files_per_batch")
+    check_positive_int(concurrency, "concurrency")
+    files = [str(path) for path in iter_paths(paths)]
+    encoder_settings = actor_settings(model, settings, **encoder_kwargs)
+    ray = require("ray", "ray")
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    instruction = _open_collection(
+        collection, host, port, encoder_settings, task, document_instruction, query_instruction
+    )
+    if not files:
+        return FileIngestReport(0, 0, 0, 0, [], {})
+    batches = ray.data.from_items([{"path": path} for path in files]).map_batches(
+        _FileIngester,
+        fn_constructor_kwargs={
+            "settings": encoder_settings,
+            "instruction": instruction,
+            "collection": collection,
+            "host": host,
+            "port": port,
+            "chunk_tokens": chunk_tokens,
+            "chunk_overlap_tokens": chunk_overlap_tokens,
+        },
+        batch_size=files_per_batch,
+        concurrency=concurrency,
+        batch_format="numpy",
+        **_actor_resources(num_gpus, num_cpus),
+    )
+    totals = {"files": 0, "chunks": 0, "written": 0, "skipped": 0}
+    bad: list[tuple[str, str]] = []
+    file_ids: dict[str, list[str]] = {}
+    for row in batches.iter_rows():
+        for key in totals:
+            totals[key] += int(row[key])
+        bad.extend((str(where), str(reason)) for where, reason in json.loads(str(row["bad_json"])))
+        file_ids.update(json.loads(str(row["file_ids_json"])))
+    report = FileIngestReport(**totals, bad=sorted(bad), file_ids=file_ids)
+    logger.info(
+        "Ray ingest into %s: %d files, %d chunks, %d written, %d skipped, %d bad inputs",
+        collection, report.files, report.chunks, report.written, report.skipped, len(report.bad),
+    )  # fmt: skip
+    return report
 
 
 # ---------------------------------------------------------------------------------------------- Ray Serve

@@ -244,3 +244,61 @@ def test_ingest_to_chroma_with_content_ids_and_metadata(local_ray, chroma_server
         device="cpu",
     )
     assert (again.embedded, again.written, again.skipped) == (0, 0, 41)
+
+
+def test_cli_ray_ingest_chunks_on_the_workers(local_ray, chroma_server, tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``ingest --ray``: the driver loads no model; the stored chunks equal an in-process ingest's; an edit
+    removes the chunks it left behind; a bad input is named after the run, the other files written."""
+    import chromadb
+
+    import instructor_integrations.encoder as encoder_module
+    from instructor_integrations.chunking import Chunker
+    from instructor_integrations.cli import main
+    from instructor_integrations.sources import read_records
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    long = " ".join(f"Sentence {i} is about the {['sea', 'sky', 'soil'][i % 3]}." for i in range(60))
+    (folder / "long.md").write_text(f"# Tides\n\n{long}\n\n# Winds\n\nThe wind turns.\n")
+    for i in range(4):
+        (folder / f"doc{i}.txt").write_text(f"Document {i} about the {['sea', 'sky', 'soil'][i % 3]}.\n")
+    host, port = chroma_server
+
+    def no_model_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the driver loaded a model")
+
+    # The actors are other processes: only the driver is forbidden to load a model.
+    monkeypatch.setattr(encoder_module.InstructorEncoder, "__init__", no_model_here)
+    argv = ["ingest", str(folder), "--collection", "ray-files", "--host", host, "--port", str(port),
+            "--model", str(TINY), "--device", "cpu", "--ray", "--no-progress", "--chunk-tokens", "40",
+            "--ray-batch-size", "2"]  # fmt: skip
+    assert main(argv) == 0
+    monkeypatch.undo()
+    first = capsys.readouterr().out
+    chunker = Chunker.for_encoder(get_encoder(str(TINY), device="cpu"), GENERIC_RETRIEVAL.document, max_tokens=40)
+    expected = {record.id: record for record in read_records([folder], chunker=chunker)}
+    assert len(expected) > 6  # the long file was cut into several chunks
+    assert f"files: 5  chunks: {len(expected)}  added: {len(expected)}  skipped: 0  removed: 0" in first
+    collection = chromadb.HttpClient(host=host, port=port).get_collection("ray-files", embedding_function=None)
+    rows = collection.get(include=["documents", "metadatas", "embeddings"])
+    assert set(rows["ids"]) == set(expected)
+    for rid, text, metadata in zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True):
+        assert (text, metadata) == (expected[rid].text, expected[rid].metadata)
+    vectors = get_encoder(str(TINY), device="cpu").encode(rows["documents"], GENERIC_RETRIEVAL.document)
+    assert np.abs(np.asarray(rows["embeddings"]) - vectors).max() <= 1e-5
+
+    # An edit: the changed file's old chunks go; a malformed JSONL line is named, the rest is written.
+    (folder / "doc0.txt").write_text("Document 0 is now about the moon.\n")
+    (folder / "rows.jsonl").write_text('{"text": "a good row"}\n{"text": 3}\n')
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "rows.jsonl:2" in error and "the other files were written" in error
+    assert main([*argv, "--skip-bad"]) == 0
+    captured = capsys.readouterr()
+    assert "rows.jsonl:2" in captured.err
+    # The failed run had written every good chunk already; this one removes doc0's old chunk.
+    n = len(expected) + 1
+    assert f"files: 6  chunks: {n}  added: 0  skipped: {n}  removed: 1  bad inputs: 1" in captured.out
+    now = collection.get(include=["documents"])["documents"]
+    assert "Document 0 is now about the moon." in now and "Document 0 about the sea." not in now
+    assert "a good row" in now

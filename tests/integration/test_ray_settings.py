@@ -118,15 +118,15 @@ def test_cli_ingest_with_ray_passes_every_model_option(tmp_path: Path, monkeypat
     """``ingest --ray``: each model option reaches the actors' settings; --batch-size is the encoder's, not Ray's."""
     import instructor_integrations.ray as ray_module
     from instructor_integrations.cli import main
-    from instructor_integrations.ray import IngestCounts
+    from instructor_integrations.ray import FileIngestReport
 
     seen: dict[str, Any] = {}
 
-    def fake(records: Any, **kwargs: Any) -> IngestCounts:
+    def fake(paths: Any, **kwargs: Any) -> FileIngestReport:
         seen.update(kwargs)
         raise RuntimeError("stop here")  # no server needed: what matters is what would be sent
 
-    monkeypatch.setattr(ray_module, "ingest_records_with_ray", fake)
+    monkeypatch.setattr(ray_module, "ingest_files_with_ray", fake)
     doc = tmp_path / "a.txt"
     doc.write_text("Tides follow the moon.")
     argv = ["ingest", str(doc), "--collection", "c", "--host", "127.0.0.1", "--ray", "--no-progress",
@@ -142,7 +142,7 @@ def test_cli_ingest_with_ray_passes_every_model_option(tmp_path: Path, monkeypat
         7,
     )
     assert (settings.token_budget, settings.cache_folder, settings.local_files_only) == (777, str(tmp_path), True)
-    assert settings.instructor_pooling is False and seen["batch_size"] == 50
+    assert settings.instructor_pooling is False and seen["files_per_batch"] == 50
 
 
 def test_the_ray_writer_writes_through_the_one_store_writer(tiny_encoder) -> None:
