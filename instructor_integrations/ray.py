@@ -201,7 +201,6 @@ class _ChromaWriter:
             self.collection,
             zip(ids, texts, metadatas, strict=True),
             batch_size=self.max_batch,
-            skip_existing=True,
             progress=False,
             embed=self._embed,
         )
@@ -257,9 +256,7 @@ class _FileIngester(_ChromaWriter):
                 sources.add(str(record.metadata["source"]).rsplit(":", 1)[0])
                 yield record
 
-        result = ingest_stream(
-            self.collection, records(), batch_size=self.max_batch, skip_existing=True, progress=False, embed=self._embed
-        )
+        result = ingest_stream(self.collection, records(), batch_size=self.max_batch, progress=False, embed=self._embed)
         return {
             "files": np.array([len(sources)]),
             "chunks": np.array([chunks]),

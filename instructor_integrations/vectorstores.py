@@ -1,13 +1,16 @@
 """Vector-store helpers: Chroma clients, idempotent ingestion, LangChain and LlamaIndex stores.
 
-Everything that writes to a store in this package (the CLI, the examples, the Ray path) goes through
-:func:`ingest_texts`, so batching, ids and idempotence are the same everywhere:
+Everything that writes to a store in this package (:func:`ingest_texts`, :func:`ingest_stream`, the CLI,
+the examples, the Ray workers) goes through one batch writer, so batching, ids and idempotence are the
+same everywhere:
 
 * ids default to a hash of the content, so re-ingesting a corpus adds nothing;
 * every input is validated before anything is written;
 * each batch is one ``upsert`` (whole batches only), within the client's maximum batch size;
-* ids already in the collection are skipped before embedding, so a re-run after a crash embeds
-  only what is missing.
+* one skip rule (``skip_existing=None``, the default of every writer): a row whose id is stored with
+  the same text and metadata is skipped before embedding, so a re-run after a crash embeds only what
+  is missing; a stored id whose text or metadata changed is embedded again and updated.
+  ``skip_existing=True`` keeps whatever is stored under an id; ``False`` rewrites every row.
 
 Requires the ``[chroma]`` extra (plus ``[langchain]`` / ``[llama-index]`` for those stores).
 """
@@ -174,9 +177,17 @@ def _max_batch(client: Any | None, batch_size: int | None) -> int:
     return size
 
 
-def _existing(collection: Any, ids: list[str]) -> set[str]:
-    found = collection.get(ids=ids, include=[])
-    return set(found["ids"])
+def _stored(collection: Any, rows: list[tuple[str, str, dict[str, Any] | None]], skip: bool | None) -> set[str]:
+    """The ids of ``rows`` to skip: those stored (``skip=True``), or stored unchanged (``None``)."""
+    ids = [rid for rid, _, _ in rows]
+    if skip:
+        return set(collection.get(ids=ids, include=[])["ids"])
+    found = collection.get(ids=ids, include=["documents", "metadatas"])
+    stored = {
+        rid: (text, meta or None)
+        for rid, text, meta in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+    }
+    return {rid for rid, text, meta in rows if stored.get(rid) == (text, meta or None)}
 
 
 def ingest_texts(
@@ -199,8 +210,9 @@ def ingest_texts(
         ids: Optional unique id per text; default: :func:`content_id` of text and metadata.
         batch_size: Rows per upsert (capped by ``client.get_max_batch_size()`` when ``client`` is given).
         client: The collection's client, to respect its maximum batch size.
-        skip_existing: Skip rows whose id is already stored, without embedding them. Default: on for
-            content-hash ids, off for given ids (a given id with new content is updated).
+        skip_existing: ``None`` (the default): skip rows stored with the same text and metadata, without
+            embedding them, and update a stored id whose content changed; ``True``: keep whatever is
+            stored under an id; ``False``: rewrite every row.
         progress: Show a progress bar (``None``: on a terminal only).
 
     Returns:
@@ -214,7 +226,8 @@ def ingest_texts(
     metas = _check_metadatas(metadatas, len(items))
     given = _check_ids(ids, len(items))
     row_ids = given or [content_id(text, metas[i] if metas else None) for i, text in enumerate(items)]
-    skip = (given is None) if skip_existing is None else skip_existing
+    # A content-hash id names its content: stored means stored unchanged, and the cheaper check says so.
+    skip = True if skip_existing is None and given is None else skip_existing
     size = _max_batch(client, batch_size)
     rows = [(row_ids[i], items[i], metas[i] if metas else None) for i in range(len(items))]
     result = IngestResult(ids=row_ids)
@@ -229,7 +242,7 @@ def ingest_stream(
     *,
     batch_size: int | None = None,
     client: Any | None = None,
-    skip_existing: bool = True,
+    skip_existing: bool | None = None,
     progress: bool | None = True,
     embed: Callable[[list[str]], Any] | None = None,
 ) -> IngestResult:
@@ -238,7 +251,9 @@ def ingest_stream(
     Each record is a ``str`` (id from its content), an ``(id, text, metadata)`` tuple, or an object
     with ``id``, ``text`` and ``metadata`` attributes (:class:`~instructor_integrations.sources.Record`).
     Each batch is validated before it is written; batches already written stay when a later one
-    fails (a re-run skips them). The result holds counts, not ids.
+    fails (a re-run skips them). The result holds counts, not ids. ``skip_existing`` is the rule of
+    :func:`ingest_texts`: by default a record stored with the same text and metadata is skipped without
+    being embedded, and a stored id whose content changed is embedded again and updated.
 
     ``embed``, when given, embeds each batch's texts here (one call per batch, after the stored ids are
     skipped) and the vectors are written with them: for a collection opened without its embedding
@@ -305,7 +320,7 @@ def _bar(progress: bool | None, total: int | None) -> Any:
 def _write_rows(
     collection: Any,
     batches: Iterable[list[tuple[str, str, dict[str, Any] | None]]],
-    skip: bool,
+    skip: bool | None,
     result: IngestResult,
     bar: Any,
     embed: Callable[[list[str]], Any] | None = None,
@@ -324,8 +339,8 @@ def _write_rows(
                 continue
             seen.add(row[0])
             rows.append(row)
-        if skip and rows:
-            present = _existing(collection, [rid for rid, _, _ in rows])
+        if skip is not False and rows:
+            present = _stored(collection, rows, skip)
             if present:
                 result.skipped += len(present)
                 rows = [row for row in rows if row[0] not in present]

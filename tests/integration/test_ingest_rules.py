@@ -92,12 +92,44 @@ def test_a_given_id_with_new_content_is_updated(ef: InstructorEmbeddingFunction)
     collection = fresh(ef)
     ingest_texts(collection, ["old text one", "text two"], ids=["a", "b"], progress=False)
     result = ingest_texts(collection, ["new text one", "text two"], ids=["a", "b"], progress=False)
-    assert (result.written, result.skipped) == (2, 0)  # given ids: upserted, not skipped
+    assert (result.written, result.skipped) == (1, 1)  # the changed row is updated, the unchanged one skipped
     got = collection.get(ids=["a"], include=["documents", "embeddings"])
     assert got["documents"] == ["new text one"]
     expected = ef.encoder.encode(["new text one"], GENERIC_RETRIEVAL.document)
     np.testing.assert_allclose(np.asarray(got["embeddings"]), expected, atol=1e-5)
     assert collection.count() == 2
+
+
+def _by_texts(collection, rows, **kwargs):  # type: ignore[no-untyped-def]
+    ids, texts, metas = zip(*rows, strict=True)
+    return ingest_texts(collection, list(texts), ids=list(ids), metadatas=list(metas), progress=False, **kwargs)
+
+
+def _by_stream(collection, rows, **kwargs):  # type: ignore[no-untyped-def]
+    return ingest_stream(collection, iter(rows), progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("write", [_by_texts, _by_stream], ids=["ingest_texts", "ingest_stream"])
+def test_both_writers_skip_what_is_stored_unchanged_and_update_what_changed(
+    ef: InstructorEmbeddingFunction, monkeypatch: pytest.MonkeyPatch, write
+) -> None:  # type: ignore[no-untyped-def]
+    """One skip rule for both writers: unchanged rows are not embedded again; a changed text or metadata is."""
+    collection = fresh(ef)
+    rows = [("a", "alpha", {"n": 1}), ("b", "beta", {"n": 2}), ("c", "gamma", {"n": 3})]
+    assert write(collection, rows).written == 3
+    embedded: list[str] = []
+    real = ef.encoder.encode
+    monkeypatch.setattr(ef.encoder, "encode", lambda texts, *a, **k: embedded.extend(texts) or real(texts, *a, **k))
+    changed = [("a", "alpha", {"n": 1}), ("b", "beta, edited", {"n": 2}), ("c", "gamma", {"n": 30})]
+    result = write(collection, changed)
+    assert (result.written, result.skipped, embedded) == (2, 1, ["beta, edited", "gamma"])
+    got = collection.get(ids=["b", "c"], include=["documents", "metadatas"])
+    assert got["documents"] == ["beta, edited", "gamma"] and got["metadatas"][1] == {"n": 30}
+    embedded.clear()
+    kept = write(collection, [("a", "alpha, edited", {"n": 1})], skip_existing=True)
+    assert (kept.written, kept.skipped, embedded) == (0, 1, [])
+    forced = write(collection, changed, skip_existing=False)
+    assert (forced.written, forced.skipped, len(embedded)) == (3, 0, 3)
 
 
 def test_skip_existing_keeps_the_stored_record_for_a_given_id(ef: InstructorEmbeddingFunction) -> None:
