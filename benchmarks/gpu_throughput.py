@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -99,6 +100,17 @@ def share_mask(encoder: object, on: bool) -> None:
     else:
         backbone.set_attn_implementation("sdpa")
     assert (backbone.config._attn_implementation == ATTENTION_NAME) == on
+
+
+def _sweep_limits(encoder: Any, token_budget: int, batch_size: int) -> None:
+    """Change the batch limits of one compiled encoder between timed passes.
+
+    An encoder's settings are fixed once it is built (the public API refuses to change them); this sweep
+    times several limits over one compiled graph, which a rebuild would compile again, so it replaces
+    the encoder's settings object directly. Only between calls, with the queue idle.
+    """
+    fixed = encoder._settings.replace(token_budget=token_budget, batch_size=batch_size)
+    object.__setattr__(encoder, "_settings", fixed)
 
 
 def main() -> None:
@@ -344,14 +356,14 @@ def main() -> None:
                 mode, budget_text, rows_text = setting.split(":")
                 budget, rows = int(budget_text), int(rows_text)
                 compiled._runner.staged = mode == "staged"
-                compiled.token_budget, compiled.batch_size = budget, rows
+                _sweep_limits(compiled, budget, rows)
                 start = time.perf_counter()
                 label = f"instructor-integrations fast+compile, mask {mask}, {mode}, budget {budget}"
                 timed(label, lambda t: compiled.encode(t, instruction), texts if index == 0 else warm)
                 if index == 0:
                     notes[f"compile_mask_{mask}_warmup_plus_timed_pass_s"] = round(time.perf_counter() - start, 1)
             compiled._runner.staged = default_staged
-            compiled.token_budget, compiled.batch_size = args.token_budget, args.batch_size
+            _sweep_limits(compiled, args.token_budget, args.batch_size)
             ceiling(f"compiled, mask {mask}", compiled.model[0].auto_model, padded=True)
             if args.profile and device.startswith("cuda"):
                 profiled(f"compiled_mask_{'shared' if shared else 'per_layer'}", compiled)

@@ -63,6 +63,22 @@ CPU_TOKEN_BUDGET = 4096
 #: budgets were no faster). It bounds the activation memory of a large ``batch_size``.
 CUDA_TOKEN_BUDGET = 65536
 _AUTO_TOKEN_BUDGETS = {"cpu": CPU_TOKEN_BUDGET, "cuda": CUDA_TOKEN_BUDGET}
+#: What an encoder is built with and never changes afterwards (settings, plan and checkpoint decision).
+_FIXED = frozenset(
+    {
+        "model_name",
+        "batch_size",
+        "token_budget",
+        "instructor_pooling",
+        "local_files_only",
+        "show_progress_bar",
+        "compiled",
+        "num_workers",
+        "plan",
+        "checkpoint",
+        "_settings",
+    }
+)
 
 
 def is_instructor_checkpoint(model_name_or_path: str) -> bool:
@@ -149,6 +165,12 @@ class InstructorEncoder:
         ((1, 24), dtype('float32'))
     """
 
+    #: Where the model runs and in which dtype (fixed when the encoder is built).
+    plan: Plan
+    #: What the checkpoint is (INSTRUCTOR pooling or not, whose presets fit) and the rule that decided.
+    checkpoint: CheckpointKind
+    _settings: EncoderSettings
+
     def __init__(
         self,
         model_name_or_path: str = DEFAULT_MODEL,
@@ -183,39 +205,38 @@ class InstructorEncoder:
             compile=compile,
             num_workers=num_workers,
         )
-        self.model_name = requested.model_name_or_path
-        self.batch_size: int = requested.batch_size
-        self.plan: Plan = resolve_plan(resolve_device(requested.device), requested.dtype, requested.precision)
-        if num_workers > 1 and self.plan.device.type not in ("cpu", "cuda"):
+        plan = resolve_plan(resolve_device(requested.device), requested.dtype, requested.precision)
+        if num_workers > 1 and plan.device.type not in ("cpu", "cuda"):
             raise ValueError(
-                f"num_workers={num_workers} is for the CPU and CUDA; on {self.plan.device} one process drives the "
+                f"num_workers={num_workers} is for the CPU and CUDA; on {plan.device} one process drives the "
                 "device (use num_workers=1)"
             )
-        budget = _AUTO_TOKEN_BUDGETS.get(self.plan.device.type) if token_budget == "auto" else token_budget
-        self.token_budget: int | None = budget if isinstance(budget, int) else None
-        detected = detect_checkpoint(self.model_name)
-        #: What the checkpoint is (INSTRUCTOR pooling or not, whose presets fit) and the rule that decided.
-        self.checkpoint: CheckpointKind = (
+        budget = _AUTO_TOKEN_BUDGETS.get(plan.device.type) if token_budget == "auto" else token_budget
+        detected = detect_checkpoint(requested.model_name_or_path)
+        object.__setattr__(self, "plan", plan)
+        object.__setattr__(
+            self,
+            "checkpoint",
             detected
             if instructor_pooling is None
-            else CheckpointKind(instructor_pooling, detected.preset_model, f"instructor_pooling={instructor_pooling}")
+            else CheckpointKind(instructor_pooling, detected.preset_model, f"instructor_pooling={instructor_pooling}"),
         )
-        self.instructor_pooling: bool = self.checkpoint.instructor
-        self.local_files_only: bool = env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only
-        self.show_progress_bar = show_progress_bar
-        # The automatic choices resolved (the model's own max_seq_length is read from the model, see settings).
-        self._settings = requested.replace(
-            device=str(self.plan.device),
-            token_budget=self.token_budget,
-            instructor_pooling=self.instructor_pooling,
-            local_files_only=self.local_files_only,
+        # The settings, fixed for the encoder's life, the automatic choices resolved (the model's own
+        # max_seq_length is read from the model, see settings).
+        object.__setattr__(
+            self,
+            "_settings",
+            requested.replace(
+                device=str(plan.device),
+                token_budget=budget if isinstance(budget, int) else None,
+                instructor_pooling=self.checkpoint.instructor,
+                local_files_only=env_flag("HF_HUB_OFFLINE") if local_files_only is None else local_files_only,
+            ),
         )
         self._instruction_lengths: dict[tuple[str, int], int] = {}
         self._counter: Any = None
         self._runner = ModelRunner(self._settings, self.plan)
         self._model = self._runner.model
-        self.compiled: bool = compile
-        self.num_workers: int = num_workers
         self._pool: WorkerPool | None = None
         if num_workers > 1:
             worker_settings = self.settings.replace(num_workers=1, show_progress_bar=False)
@@ -262,9 +283,56 @@ class InstructorEncoder:
         ``from_settings(encoder.settings)`` builds an encoder that computes the same vectors (what each
         worker process of ``num_workers`` does).
         """
-        return self._settings.replace(
-            max_seq_length=self.max_seq_length, batch_size=self.batch_size, token_budget=self.token_budget
-        )
+        return self._settings.replace(max_seq_length=self.max_seq_length)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FIXED:
+            raise AttributeError(
+                f"{name!r} is fixed when an InstructorEncoder is built (the queue plans every batch with it); "
+                f"build another: InstructorEncoder.from_settings(encoder.settings.replace({name}=...))"
+            )
+        super().__setattr__(name, value)
+
+    @property
+    def model_name(self) -> str:
+        """The hub name or local folder the model was loaded from."""
+        return self._settings.model_name_or_path
+
+    @property
+    def batch_size(self) -> int:
+        """Most rows per forward pass."""
+        return self._settings.batch_size
+
+    @property
+    def token_budget(self) -> int | None:
+        """Most padded tokens per forward pass (``None``: ``batch_size`` alone bounds a batch)."""
+        budget = self._settings.token_budget  # resolved when the encoder is built: never "auto" here
+        return budget if isinstance(budget, int) else None
+
+    @property
+    def instructor_pooling(self) -> bool:
+        """Whether mean pooling leaves out the instruction tokens (decided by :attr:`checkpoint`)."""
+        return self._settings.instructor_pooling is True
+
+    @property
+    def local_files_only(self) -> bool:
+        """Whether the model was loaded without asking the Hugging Face hub."""
+        return self._settings.local_files_only is True
+
+    @property
+    def show_progress_bar(self) -> bool | None:
+        """The default of ``encode(show_progress_bar=)`` (``None``: on a terminal only)."""
+        return self._settings.show_progress_bar
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the forward pass is compiled with ``torch.compile``."""
+        return self._settings.compile
+
+    @property
+    def num_workers(self) -> int:
+        """Worker processes (1: the model runs in this process)."""
+        return self._settings.num_workers
 
     def _on_idle(self) -> None:
         """The queue ran empty: on the CPU, hand the free heap back to the kernel (once per drain)."""

@@ -80,6 +80,11 @@ def test_resolved_settings_rebuild_an_encoder_with_the_same_vectors(tiny_path: s
     # The settings follow the model's limit when it is changed on the model.
     encoder.model.max_seq_length = 64
     assert encoder.settings.max_seq_length == 64
+    # The others are fixed for the encoder's life: the queue plans every batch with them.
+    for name, value in (("batch_size", 7), ("token_budget", 99), ("instructor_pooling", False), ("plan", None)):
+        with pytest.raises(AttributeError, match=rf"'{name}' is fixed when an InstructorEncoder is built.*replace"):
+            setattr(encoder, name, value)
+    assert (encoder.batch_size, encoder.settings.batch_size, encoder.instructor_pooling) == (5, 5, True)
     with pytest.raises(TypeError, match="settings must be an EncoderSettings, got dict"):
         InstructorEncoder.from_settings({"model_name_or_path": tiny_path})  # type: ignore[arg-type]
 
