@@ -1,6 +1,6 @@
 """One helper for optional dependencies.
 
-Framework packages are extras (``[langchain]``, ``[llama-index]``, ``[chroma]``, ``[ray]``). They are
+Framework packages are extras (``[langchain]``, ``[llama-index]``, ``[chroma]``, ``[ray]``, ``[train]``...). They are
 imported only inside the module that needs them, through :func:`require`, whose ``ImportError`` gives
 the exact ``pip install`` command.
 """
@@ -28,6 +28,9 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "pypdf": "pdf",
     "docx": "docx",
     "bs4": "html",
+    "datasets": "train",
+    "accelerate": "train",
+    "peft": "train",
 }
 
 

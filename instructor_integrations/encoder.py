@@ -571,6 +571,22 @@ class InstructorEncoder:
         self._scheduler.listeners.append(listener)
 
     # ------------------------------------------------------------------ internals
+    def as_prompt(self, instruction: str | None, text: str) -> tuple[str, str]:
+        """One row as sentence-transformers' ``(prompt, text)``, so that ``prompt + text`` is the reference's input.
+
+        With this encoder's pooling, the prompt's tokens are exactly those the reference leaves out of the
+        mean (``""`` when none is: no instruction, plain pooling, or the one-token rule). What the encoder
+        runs for every row, and what the trainer's prompts are built from.
+
+        Examples:
+            >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+            >>> encoder.as_prompt("Represent the title: ", " Deep learning ")
+            ('Represent the title:', ' Deep learning')
+        """
+        check_instructions(instruction, 1)
+        check_texts([text])
+        return self._prepare(instruction, text)
+
     def _instruction_length(self, stripped: str) -> int:
         """The reference's ``n`` for a stripped instruction (see :func:`._reference.instruction_length`)."""
         key = (stripped, self.max_seq_length)

@@ -36,7 +36,7 @@ from .classification import EXPERIMENTS, logistic_regression_scores, undersample
 from .datasets import RetrievalData, detect_kind, load_classification, load_retrieval, load_sts
 from .metrics import mrr_at_k, ndcg_at_k, recall_at_k, spearman
 
-__all__ = ["VIAS", "EvalResult", "evaluate", "resolve_eval_instructions"]
+__all__ = ["VIAS", "EvalResult", "evaluate", "resolve_eval_instructions", "retrieval_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +284,30 @@ def _retrieve(
         "mrr@10": round(100 * mrr_at_k(data.qrels, run, 10), 4),
     }
     return metrics, {"queries": len(data.queries), "documents": len(data.corpus)}
+
+
+def retrieval_metrics(
+    encoder: InstructorEncoder,
+    data: RetrievalData,
+    query_instruction: str | None,
+    document_instruction: str | None,
+    *,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """nDCG@10, recall@100 and MRR@10 (x100) of ``encoder`` on an in-memory retrieval set, exact search.
+
+    What :func:`evaluate` computes for a BEIR folder, for data that is already loaded (a held-out
+    split of training rows, for example).
+
+    Examples:
+        >>> from instructor_integrations import InstructorEncoder
+        >>> from instructor_integrations.evaluation.datasets import RetrievalData
+        >>> encoder = InstructorEncoder("tests/fixtures/tiny-instructor", device="cpu")
+        >>> data = RetrievalData({"d1": "The moon pulls the sea."}, {"q1": "tides"}, {"q1": {"d1": 1}})
+        >>> retrieval_metrics(encoder, data, None, None)["ndcg@10"]
+        100.0
+    """
+    return _retrieve(encoder, data, query_instruction, document_instruction, batch_size, "raw")[0]
 
 
 def _renamed(old: str, old_value: Any, new: str, value: Any) -> Any:

@@ -1,0 +1,216 @@
+"""Fine-tuning: every data format gives the same rows, the trainer pools as the encoder does, runs save,
+reload and resume. The tiny INSTRUCTOR checkpoint and the packaged MiniLM, a few steps each."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("datasets", reason="the [train] extra (datasets, accelerate)")
+pytest.importorskip("accelerate", reason="the [train] extra (datasets, accelerate)")
+
+from instructor_integrations import InstructorEncoder
+from instructor_integrations.sources import SourceError
+from instructor_integrations.training import TrainingExample, finetune, load_examples, training_datasets
+
+from ..conftest import TINY
+
+pytestmark = pytest.mark.integration
+
+QI = "Represent the science question for retrieving evidence: "
+DI = "Represent the science abstract for retrieval: "
+TOPICS = ["tides", "volcanoes", "glaciers", "comets", "enzymes", "neurons", "monsoons", "corals"]
+
+
+def pairs() -> list[tuple[str, str]]:
+    return [(f"what is known about {t}?", f"An abstract about {t}: {t} are studied in detail.") for t in TOPICS]
+
+
+def write_beir(folder: Path) -> Path:
+    """A BEIR folder: 8 documents and queries, 6 queries judged in train, 2 in test (one per query)."""
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w") as corpus, open(folder / "queries.jsonl", "w") as queries:
+        for i, (query, document) in enumerate(pairs()):
+            corpus.write(json.dumps({"_id": f"d{i}", "title": "", "text": document}) + "\n")
+            queries.write(json.dumps({"_id": f"q{i}", "text": query}) + "\n")
+    for split, members in (("train", range(6)), ("test", range(6, 8))):
+        rows = "".join(f"q{i}\td{i}\t1\n" for i in members)
+        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows + "q0\td1\t0\n")
+    return folder
+
+
+def plain(rows: list[TrainingExample]) -> list[tuple]:
+    return [(r.query, r.positive, r.negatives, r.query_instruction, r.document_instruction) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------- formats
+def test_every_format_gives_the_same_rows(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    expected = [TrainingExample(q, p, (), QI, DI) for q, p in pairs()[:6]]
+    ours = [{"query": q, "positive": p} for q, p in pairs()[:6]]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in ours))
+    medi = [{"query": [QI, q], "pos": [DI, p], "neg": None, "task_id": 0} for q, p in pairs()[:6]]
+    medi_file = tmp_path / "medi.json"
+    medi_file.write_text(json.dumps(medi))
+    llama = {
+        "queries": {f"q{i}": q for i, (q, _) in enumerate(pairs()[:6])},
+        "corpus": {f"d{i}": p for i, (_, p) in enumerate(pairs())},
+        "relevant_docs": {f"q{i}": [f"d{i}"] for i in range(6)},
+    }
+    llama_file = tmp_path / "qa.json"
+    llama_file.write_text(json.dumps(llama))
+    given = {"query_instruction": QI, "document_instruction": DI}
+    sources = {
+        "beir": load_examples(write_beir(tmp_path / "beir"), **given),
+        "jsonl": load_examples(jsonl, **given),
+        "medi": load_examples(medi_file),  # instructions from the rows themselves
+        "llama-index": load_examples(llama_file, **given),
+        "datasets": load_examples(datasets.Dataset.from_list(ours), **given),
+        "rows": load_examples(ours, **given),
+    }
+    for name, rows in sources.items():
+        assert plain(rows) == plain(expected), name
+    # Per-row instructions win over the given ones; a preset fills what is missing.
+    own = load_examples([{"query": "q", "positive": "p", "query_instruction": "Ask: "}], task="SciFact")
+    from instructor_integrations.instructions import get_preset
+
+    assert (own[0].query_instruction, own[0].document_instruction) == ("Ask: ", get_preset("SciFact").document)
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        ('{"query": "q", "positive": "p"}\n{"query": "q2"}\n', ".jsonl", r"rows\.jsonl:2: 'positive' must be a non-empty"),
+        ('{"query": "q", "positive": "p"}\n{"query": \n', ".jsonl", r"rows\.jsonl:2: malformed JSON"),
+        ('{"query": "q", "positive": "p", "label": 1}\n', ".jsonl", r"rows\.jsonl:1: unknown field\(s\) 'label'"),
+        ('[{"query": ["i", "q"], "pos": "p", "task_id": 1}]', ".json", r"rows\.json\[0\]: MEDI's 'pos' must be \[instruction, text\]"),
+        ('{"queries": {"q": "a"}, "corpus": {}, "relevant_docs": {"q": ["d9"]}}', ".json", r"document 'd9' is not in 'corpus'"),
+    ],
+)  # fmt: skip
+def test_a_malformed_row_is_named_by_file_and_line(tmp_path: Path, content: str, suffix: str, message: str) -> None:
+    path = tmp_path / f"rows{suffix}"
+    path.write_text(content)
+    with pytest.raises(SourceError, match=message):
+        load_examples(path)
+
+
+def test_a_bad_row_fails_before_any_model_is_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import instructor_integrations.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "InstructorEncoder", None)  # any use would fail differently
+    with pytest.raises(SourceError, match=r"row 1: 'query' must be a non-empty string"):
+        finetune(str(TINY), [{"query": "q", "positive": "p"}, {"query": " ", "positive": "p"}], output=tmp_path)
+    with pytest.raises(ValueError, match="learning_rate must be a number > 0, got -1"):
+        finetune(str(TINY), [{"query": "q", "positive": "p"}], output=tmp_path, learning_rate=-1)
+
+
+# ---------------------------------------------------------------------------------------------- parity
+def test_the_trainers_forward_equals_the_encoder(tiny_encoder: InstructorEncoder) -> None:
+    """The rows through sentence-transformers' own training collator and the model's forward: the encoder's
+    vectors (1e-6), for a long instruction, a one-token one (not left out, the reference's rule) and none."""
+    import torch
+    from sentence_transformers.base.data_collator import BaseDataCollator
+
+    cases = [(QI, DI), ("Q: ", None), (None, DI)]
+    for query_instruction, document_instruction in cases:
+        rows = [TrainingExample(q, p, (f"not {p}",), query_instruction, document_instruction) for q, p in pairs()]
+        data, prompts = training_datasets(tiny_encoder, rows)
+        collator = BaseDataCollator(preprocess_fn=tiny_encoder.model.preprocess, prompts=prompts)
+        features = [dict(row, dataset_name="default") for row in data["default"]]
+        batch = collator(features)
+        model = tiny_encoder.model.eval()
+        for column, texts, instruction in (
+            ("query", [q for q, _ in pairs()], query_instruction),
+            ("positive", [p for _, p in pairs()], document_instruction),
+            ("negative_1", [f"not {p}" for _, p in pairs()], document_instruction),
+        ):
+            inputs = {k[len(column) + 1 :]: v for k, v in batch.items() if k.startswith(column + "_")}
+            with torch.no_grad():
+                trained = model(inputs)["sentence_embedding"].numpy()
+            np.testing.assert_allclose(trained, tiny_encoder.encode(texts, instruction), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- runs
+def test_a_run_saves_a_checkpoint_that_reloads_under_any_name(tmp_path: Path, minilm: str) -> None:
+    """MiniLM (no INSTRUCTOR) trained with instructions: the copy pools like INSTRUCTOR under a neutral folder
+    name, equals the in-memory model, loads in plain sentence-transformers with the instructions as prompts."""
+    from sentence_transformers import SentenceTransformer
+
+    data = write_beir(tmp_path / "beir")
+    result = finetune(
+        minilm, data, output=tmp_path / "out", query_instruction=QI, document_instruction=DI,
+        dev_fraction=0.34, test_split="test", max_steps=3, batch_size=4, learning_rate=1e-4,
+        device="cpu", progress=False, eval_steps=3,
+    )  # fmt: skip
+    assert result.steps == 3 and set(result.dev) == {"before", "after"} and set(result.test) == {"before", "after"}
+    assert result.train_rows == {"beir": 4}  # 6 judged train queries, 2 held out for dev
+    record = json.loads((tmp_path / "out" / "finetune_results.json").read_text())
+    assert record["test"] == result.test and record["settings"]["query_instruction"] == QI
+    assert "Fine-tuned with instructor-integrations" in (tmp_path / "out" / "README.md").read_text()
+    copy = tmp_path / "plain-name"
+    shutil.copytree(tmp_path / "out", copy, ignore=shutil.ignore_patterns("checkpoints"))
+    reopened = InstructorEncoder(str(copy), device="cpu")
+    assert reopened.checkpoint.instructor and "marker" in reopened.checkpoint.rule
+    texts = [q for q, _ in pairs()]
+    trained = InstructorEncoder(str(tmp_path / "out"), device="cpu").encode(texts, QI)
+    np.testing.assert_allclose(reopened.encode(texts, QI), trained, atol=1e-6)
+    base = InstructorEncoder(minilm, device="cpu", instructor_pooling=True).encode(texts, QI)
+    assert np.abs(trained - base).max() > 1e-4  # the weights did change
+    st = SentenceTransformer(str(copy), device="cpu")
+    assert st.prompts["query"] == QI and st.prompts["document"] == DI
+
+
+KILLED_RUN = """
+import os, signal, sys
+from transformers import TrainerCallback
+from instructor_integrations.training import finetune
+
+class Die(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 4 and "--resume" not in sys.argv:
+            os.kill(os.getpid(), signal.SIGKILL)  # right after checkpoint-4 is written
+
+rows = [{"query": f"question {i}", "positive": f"answer {i}"} for i in range(16)]
+result = finetune(sys.argv[1], rows, output=sys.argv[2], max_steps=6, batch_size=4, eval_steps=2,
+                  device="cpu", progress=False, resume="--resume" in sys.argv, callbacks=[Die()])
+print("STEPS", result.steps)
+"""
+
+
+def test_a_killed_run_resumes_and_ends_with_the_same_steps(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-c", KILLED_RUN, str(TINY), str(tmp_path / "out")]
+    killed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "STEPS 6" in resumed.stdout
+    state = json.loads((tmp_path / "out" / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6 and state["log_history"][0]["step"] <= 2  # the history of the first run kept
+
+
+def test_mined_negatives_exclude_every_positive_of_the_query(tiny_encoder: InstructorEncoder) -> None:
+    from instructor_integrations.training import mine_hard_negatives
+
+    rows = [TrainingExample("q", "p1", (), QI, DI), TrainingExample("q", "p2", (), QI, DI)]
+    corpus = ["p1", "p2", *(f"other {i}" for i in range(6))]
+    mined = mine_hard_negatives(tiny_encoder, rows, corpus=corpus, num_negatives=3)
+    for row in mined:
+        assert len(row.negatives) == 3 and not {"p1", "p2"} & set(row.negatives)
+    # The negatives are the best-ranked others, in order (the encoder's own cosine ranking).
+    vectors = tiny_encoder.encode(corpus[2:], DI)
+    query = tiny_encoder.encode(["q"], QI)[0]
+    order = np.argsort(-(vectors @ query / np.linalg.norm(vectors, axis=1)), kind="stable")
+    assert list(mined[0].negatives) == [corpus[2 + i] for i in order[:3]]
+    skipped = mine_hard_negatives(tiny_encoder, rows, corpus=corpus, num_negatives=2, skip_top=1)
+    assert list(skipped[0].negatives) == [corpus[2 + i] for i in order[1:3]]
