@@ -248,7 +248,7 @@ def _check_store(args: argparse.Namespace) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from .vectorstores import chroma_client
+    from .ingest.vectorstores import chroma_client
 
     _check_store(args)
     return chroma_client(args.db, host=args.host, port=args.port) if args.host else chroma_client(args.db)
@@ -304,8 +304,8 @@ class _IngestReport:
 
 def _ingest_with_ray(args: argparse.Namespace) -> _IngestReport:
     """``ingest --ray``: the workers read, chunk, embed and write; the driver lists files and loads no model."""
+    from .ingest.vectorstores import chroma_client, delete_stale
     from .ray import ingest_files_with_ray
-    from .vectorstores import chroma_client, delete_stale
 
     report = ingest_files_with_ray(
         args.paths,
@@ -340,9 +340,9 @@ def _ingest_here(args: argparse.Namespace) -> _IngestReport:
     """``ingest`` in this process: the model's tokenizer measures the chunks, the one store writer writes them."""
     from ._adapter import MODEL_SETTINGS
     from .chroma import InstructorEmbeddingFunction
-    from .chunking import Chunker
-    from .sources import BadInput, Record, read_records
-    from .vectorstores import delete_stale, get_collection, ingest_stream
+    from .ingest.chunking import Chunker
+    from .ingest.sources import BadInput, Record, read_records
+    from .ingest.vectorstores import delete_stale, get_collection, ingest_stream
 
     settings = _settings(args)
     ef = InstructorEmbeddingFunction(
@@ -380,7 +380,7 @@ def _ingest_here(args: argparse.Namespace) -> _IngestReport:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Embed files into a collection; print a summary."""
-    from .sources import SourceError
+    from .ingest.sources import SourceError
 
     _check_ingest_args(args)
     started = time.perf_counter()
@@ -506,8 +506,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from llama_index.core.schema import TextNode
 
     from .chroma import InstructorEmbeddingFunction
-    from .sources import read_records
-    from .vectorstores import (
+    from .ingest.sources import read_records
+    from .ingest.vectorstores import (
         chroma_client,
         get_collection,
         ingest_texts,

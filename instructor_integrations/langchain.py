@@ -177,7 +177,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
             >>> len(splitter.split_text("The moon pulls the sea. " * 40)) > 1
             True
         """
-        from .chunking import Chunker
+        from .ingest.chunking import Chunker
 
         chunker = Chunker.for_encoder(
             self._encoder,

@@ -256,7 +256,7 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
             >>> len(parser.get_nodes_from_documents([Document(text="The moon pulls the sea. " * 40)])) > 1
             True
         """
-        from .chunking import Chunker
+        from .ingest.chunking import Chunker
 
         chunker = Chunker.for_encoder(
             self._encoder,

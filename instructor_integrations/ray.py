@@ -32,7 +32,7 @@ from ._validation import check_positive_int, short
 from .settings import EncoderSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .sources import Record
+    from .ingest.sources import Record
 
 __all__ = [
     "FileIngestReport",
@@ -177,7 +177,7 @@ class _ChromaWriter:
         id_column: str,
     ) -> None:
         from .encoder import get_encoder
-        from .vectorstores import chroma_client
+        from .ingest.vectorstores import chroma_client
 
         self.encoder = get_encoder(settings)
         self.instruction = instruction
@@ -188,7 +188,7 @@ class _ChromaWriter:
         self.id_column = id_column
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .vectorstores import ingest_stream
+        from .ingest.vectorstores import ingest_stream
 
         ids = [str(value) for value in batch[self.id_column]]
         texts = [str(value) for value in batch[self.text_column]]
@@ -232,7 +232,7 @@ class _FileIngester(_ChromaWriter):
         chunk_tokens: int | None,
         chunk_overlap_tokens: int,
     ) -> None:
-        from .chunking import Chunker
+        from .ingest.chunking import Chunker
 
         super().__init__(settings, instruction, collection, host, port, text_column="text", id_column="id")
         self.chunker = Chunker.for_encoder(
@@ -240,8 +240,8 @@ class _FileIngester(_ChromaWriter):
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .sources import BadInput, read_records
-        from .vectorstores import ingest_stream
+        from .ingest.sources import BadInput, read_records
+        from .ingest.vectorstores import ingest_stream
 
         bad: list[BadInput] = []
         file_ids: dict[str, list[str]] = {}
@@ -300,7 +300,7 @@ def _open_collection(
     The driver builds the embedding function lazily: it loads no model, only the actors do.
     """
     from .chroma import InstructorEmbeddingFunction
-    from .vectorstores import chroma_client, get_collection
+    from .ingest.vectorstores import chroma_client, get_collection
 
     ef = InstructorEmbeddingFunction(
         settings.model_name_or_path,
@@ -495,7 +495,7 @@ def ingest_files_with_ray(
     Raises:
         SourceError: A path that does not exist (before anything is written).
     """
-    from .sources import iter_paths
+    from .ingest.sources import iter_paths
 
     check_positive_int(files_per_batch, "files_per_batch")
     check_positive_int(concurrency, "concurrency")

@@ -128,7 +128,7 @@ def _search_chroma(
     workdir: Path,
 ) -> dict[str, list[str]]:
     from ..chroma import InstructorEmbeddingFunction
-    from ..vectorstores import chroma_client, get_collection, ingest_texts
+    from ..ingest.vectorstores import chroma_client, get_collection, ingest_texts
 
     client = chroma_client(workdir / "chroma")
     ef = InstructorEmbeddingFunction(
@@ -161,8 +161,8 @@ def _search_langchain(
     batch_size: int,
     workdir: Path,
 ) -> dict[str, list[str]]:
+    from ..ingest.vectorstores import chroma_client, langchain_vectorstore
     from ..langchain import InstructorEmbeddings
-    from ..vectorstores import chroma_client, langchain_vectorstore
 
     embeddings = InstructorEmbeddings(
         model_name=encoder.model_name,
@@ -193,8 +193,8 @@ def _search_llama_index(
 ) -> dict[str, list[str]]:
     from llama_index.core.schema import TextNode
 
+    from ..ingest.vectorstores import chroma_client, llama_index_index
     from ..llama_index import InstructorEmbedding
-    from ..vectorstores import chroma_client, llama_index_index
 
     client = chroma_client(workdir / "llama-index")
     collection = client.create_collection("eval", configuration={"hnsw": EVAL_HNSW})

@@ -33,8 +33,8 @@ from typing import Any
 
 from .._validation import short
 from ..evaluation.datasets import load_retrieval
+from ..ingest.sources import SourceError
 from ..instructions import resolve_task
-from ..sources import SourceError
 
 __all__ = ["TrainingExample", "group_by_task", "load_examples", "read_relevance"]
 

@@ -1,0 +1,556 @@
+"""Vector-store helpers: Chroma clients, idempotent ingestion, LangChain and LlamaIndex stores.
+
+Everything that writes to a store in this package (:func:`ingest_texts`, :func:`ingest_stream`, the CLI,
+the examples, the Ray workers) goes through one batch writer, so batching, ids and idempotence are the
+same everywhere:
+
+* ids default to a hash of the content, so re-ingesting a corpus adds nothing;
+* every input is validated before anything is written;
+* each batch is one ``upsert`` (whole batches only), within the client's maximum batch size;
+* one skip rule (``skip_existing=None``, the default of every writer): a row whose id is stored with
+  the same text and metadata is skipped before embedding, so a re-run after a crash embeds only what
+  is missing; a stored id whose text or metadata changed is embedded again and updated.
+  ``skip_existing=True`` keeps whatever is stored under an id; ``False`` rewrites every row.
+
+Requires the ``[chroma]`` extra (plus ``[langchain]`` / ``[llama-index]`` for those stores).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._ids import content_id
+from .._optional import require
+from .._validation import check_positive_int, check_texts, short
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "IngestResult",
+    "add_texts",
+    "chroma_client",
+    "content_id",
+    "delete_stale",
+    "get_collection",
+    "ingest_stream",
+    "ingest_texts",
+    "langchain_vectorstore",
+    "llama_index_index",
+    "llama_index_vector_store",
+]
+
+# The module's public name, which logging configurations name (the code moved into ingest/).
+logger = logging.getLogger("instructor_integrations.vectorstores")
+
+#: Rows per upsert when the client's limit is not known (below every Chroma build's limit).
+DEFAULT_BATCH_SIZE = 1024
+_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+
+
+def chroma_client(path: str | Path | None = None, *, host: str | None = None, port: int | None = None) -> Any:
+    """A Chroma client: embedded at ``path``, or a server's when ``host`` is given.
+
+    An embedded ``PersistentClient`` at ``path`` (default ``./.chroma``), or an ``HttpClient`` to a
+    Chroma server at ``host``/``port``. Telemetry is off.
+
+    Examples:
+        >>> import tempfile
+        >>> client = chroma_client(tempfile.mkdtemp())
+        >>> client.get_max_batch_size() > 0
+        True
+    """
+    chromadb = require("chromadb", "chroma")
+    settings = chromadb.config.Settings(anonymized_telemetry=False)
+    if host is not None:
+        if path is not None:
+            raise ValueError("give either path (embedded Chroma) or host/port (a Chroma server), not both")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+            raise ValueError(f"port must be an int in 1..65535, got {short(port)}")
+        return chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
+    if port is not None:
+        raise ValueError("port was given without host; pass host= for a Chroma server")
+    # Absolute, because Chroma caches clients by the path string: "./.chroma" from two working
+    # directories would otherwise share one client.
+    folder = (Path(path) if path is not None else Path(".chroma")).expanduser().resolve()
+    return chromadb.PersistentClient(path=str(folder), settings=settings)
+
+
+def _check_collection_name(name: Any) -> str:
+    if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
+        raise ValueError(
+            f"collection name must be 3-512 characters of [a-zA-Z0-9._-], starting and ending with a letter or "
+            f"digit, got {short(name)}"
+        )
+    return name
+
+
+def get_collection(client: Any, name: str, *, embedding: Any, hnsw: dict[str, Any] | None = None) -> Any:
+    """Get or create collection ``name`` with ``embedding`` (cosine space for new collections).
+
+    ``hnsw`` adds Chroma HNSW settings for a new collection (e.g. ``{"ef_search": 200}``).
+
+    Examples:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-get", embedding=ef)
+        >>> collection.configuration["hnsw"]["space"]
+        'cosine'
+    """
+    _check_collection_name(name)
+    if embedding is None:
+        raise TypeError("embedding must be an embedding function, e.g. InstructorEmbeddingFunction(...), got None")
+    space = embedding.default_space() if hasattr(embedding, "default_space") else "cosine"
+    return client.get_or_create_collection(
+        name=name, embedding_function=embedding, configuration={"hnsw": {"space": space, **(hnsw or {})}}
+    )
+
+
+@dataclass
+class IngestResult:
+    """What an ingestion did.
+
+    Attributes:
+        ids: The id of every input row, in input order.
+        written: Rows embedded and written in this call.
+        skipped: Rows whose id was already in the collection (not embedded again).
+        duplicates: Input rows that repeated an earlier row's id in the same call.
+        seconds: Wall time.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    written: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+
+
+def _check_metadatas(metadatas: Any, n: int) -> list[dict[str, Any]] | None:
+    if metadatas is None:
+        return None
+    if isinstance(metadatas, (str, bytes, dict)) or not isinstance(metadatas, Sequence):
+        raise TypeError(f"metadatas must be a list of dicts (one per text), got {type(metadatas).__name__}")
+    if len(metadatas) != n:
+        raise ValueError(f"metadatas has {len(metadatas)} items but there are {n} texts")
+    types = require("chromadb.api.types", "chroma")
+    out: list[dict[str, Any]] = []
+    for index, metadata in enumerate(metadatas):
+        if metadata is None:
+            metadata = {}
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadatas[{index}] must be a dict, got {type(metadata).__name__}: {short(metadata)}")
+        if metadata:
+            try:
+                types.validate_metadata(metadata)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"metadatas[{index}] is not valid Chroma metadata: {exc}") from None
+        out.append(metadata)
+    return out
+
+
+def _check_ids(ids: Any, n: int) -> list[str] | None:
+    if ids is None:
+        return None
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise TypeError(f"ids must be a list of str (one per text), got {type(ids).__name__}: {short(ids)}")
+    if len(ids) != n:
+        raise ValueError(f"ids has {len(ids)} items but there are {n} texts")
+    seen: dict[str, int] = {}
+    for index, value in enumerate(ids):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"ids[{index}] must be a non-empty str, got {short(value)}")
+        if value in seen:
+            raise ValueError(f"ids[{index}] repeats ids[{seen[value]}]: {value!r}; ids must be unique")
+        seen[value] = index
+    return list(ids)
+
+
+def _max_batch(client: Any | None, batch_size: int | None) -> int:
+    size = check_positive_int(batch_size, "batch_size", allow_none=True) or DEFAULT_BATCH_SIZE
+    if client is not None:
+        size = min(size, int(client.get_max_batch_size()))
+    return size
+
+
+def _stored(collection: Any, rows: list[tuple[str, str, dict[str, Any] | None]], skip: bool | None) -> set[str]:
+    """The ids of ``rows`` to skip: those stored (``skip=True``), or stored unchanged (``None``)."""
+    ids = [rid for rid, _, _ in rows]
+    if skip:
+        return set(collection.get(ids=ids, include=[])["ids"])
+    found = collection.get(ids=ids, include=["documents", "metadatas"])
+    stored = {
+        rid: (text, meta or None)
+        for rid, text, meta in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+    }
+    return {rid for rid, text, meta in rows if stored.get(rid) == (text, meta or None)}
+
+
+def ingest_texts(
+    collection: Any,
+    texts: Sequence[str],
+    *,
+    metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ids: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    skip_existing: bool | None = None,
+    progress: bool | None = True,
+) -> IngestResult:
+    """Add ``texts`` to a Chroma ``collection`` idempotently, in whole batches. See the module doc.
+
+    Args:
+        collection: A Chroma collection with an embedding function (see :func:`get_collection`).
+        texts: The documents.
+        metadatas: Optional metadata dict per text.
+        ids: Optional unique id per text; default: :func:`content_id` of text and metadata.
+        batch_size: Rows per upsert (capped by ``client.get_max_batch_size()`` when ``client`` is given).
+        client: The collection's client, to respect its maximum batch size.
+        skip_existing: ``None`` (the default): skip rows stored with the same text and metadata, without
+            embedding them, and update a stored id whose content changed; ``True``: keep whatever is
+            stored under an id; ``False``: rewrite every row.
+        progress: Show a progress bar (``None``: on a terminal only).
+
+    Returns:
+        An :class:`IngestResult`.
+
+    Raises:
+        TypeError, ValueError: Bad texts, ids or metadata; raised before anything is written.
+    """
+    started = time.perf_counter()
+    items = check_texts(texts)
+    metas = _check_metadatas(metadatas, len(items))
+    given = _check_ids(ids, len(items))
+    row_ids = given or [content_id(text, metas[i] if metas else None) for i, text in enumerate(items)]
+    # A content-hash id names its content: stored means stored unchanged, and the cheaper check says so.
+    skip = True if skip_existing is None and given is None else skip_existing
+    size = _max_batch(client, batch_size)
+    rows = [(row_ids[i], items[i], metas[i] if metas else None) for i in range(len(items))]
+    result = IngestResult(ids=row_ids)
+    with _bar(progress, len(rows)) as bar:
+        _write_rows(collection, (rows[i : i + size] for i in range(0, len(rows), size)), skip, result, bar)
+    return _finish(collection, result, started)
+
+
+def ingest_stream(
+    collection: Any,
+    records: Iterable[Any],
+    *,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    skip_existing: bool | None = None,
+    progress: bool | None = True,
+    embed: Callable[[list[str]], Any] | None = None,
+) -> IngestResult:
+    """Add records from an iterable without holding them all in memory.
+
+    Each record is a ``str`` (id from its content), an ``(id, text, metadata)`` tuple, or an object
+    with ``id``, ``text`` and ``metadata`` attributes (:class:`~instructor_integrations.sources.Record`).
+    Each batch is validated before it is written; batches already written stay when a later one
+    fails (a re-run skips them). The result holds counts, not ids. ``skip_existing`` is the rule of
+    :func:`ingest_texts`: by default a record stored with the same text and metadata is skipped without
+    being embedded, and a stored id whose content changed is embedded again and updated.
+
+    ``embed``, when given, embeds each batch's texts here (one call per batch, after the stored ids are
+    skipped) and the vectors are written with them: for a collection opened without its embedding
+    function, as the Ray workers do with an encoder of their own. Everything else (the record and
+    metadata checks, the id and skip rules, the batch splitting) is the same write path.
+
+    Examples:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-stream", embedding=ef)
+        >>> result = ingest_stream(collection, (f"text {i}" for i in range(10)), batch_size=4, progress=False)
+        >>> result.written, collection.count()
+        (10, 10)
+    """
+    started = time.perf_counter()
+    size = _max_batch(client, batch_size)
+    result = IngestResult()
+
+    def batches() -> Iterator[list[tuple[str, str, dict[str, Any] | None]]]:
+        chunk: list[Any] = []
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == size:
+                yield _check_records(chunk)
+                chunk = []
+        if chunk:
+            yield _check_records(chunk)
+
+    with _bar(progress, None) as bar:
+        _write_rows(collection, batches(), skip_existing, result, bar, embed)
+    return _finish(collection, result, started)
+
+
+def _check_records(chunk: list[Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    rows: list[tuple[str, str, dict[str, Any] | None]] = []
+    for record in chunk:
+        if isinstance(record, str):
+            rows.append((content_id(record), record, None))
+            continue
+        if isinstance(record, tuple) and len(record) == 3:
+            rid, text, metadata = record
+        elif all(hasattr(record, name) for name in ("id", "text", "metadata")):
+            rid, text, metadata = record.id, record.text, record.metadata
+        else:
+            raise TypeError(
+                "records must be str, (id, text, metadata) tuples or objects with id/text/metadata, "
+                f"got {short(record)}"
+            )
+        rows.append((rid, text, metadata or None))
+    texts = check_texts([text for _, text, _ in rows], "records[].text")
+    ids = _check_ids([rid for rid, _, _ in rows], len(rows)) or []
+    metas = _check_metadatas([meta for _, _, meta in rows], len(rows)) or []
+    return [(ids[i], texts[i], metas[i] or None) for i in range(len(rows))]
+
+
+def _bar(progress: bool | None, total: int | None) -> Any:
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=total, disable=not show, desc="Ingesting", unit="doc")
+
+
+def _write_rows(
+    collection: Any,
+    batches: Iterable[list[tuple[str, str, dict[str, Any] | None]]],
+    skip: bool | None,
+    result: IngestResult,
+    bar: Any,
+    embed: Callable[[list[str]], Any] | None = None,
+) -> None:
+    """Upsert each batch (one call each); rows with an id seen earlier in this call are one record.
+
+    The one writer of this package: :func:`ingest_texts`, :func:`ingest_stream` (the CLI) and the Ray
+    workers all write through it.
+    """
+    seen: set[str] = set()
+    for batch in batches:
+        rows = []
+        for row in batch:
+            if row[0] in seen:
+                result.duplicates += 1
+                continue
+            seen.add(row[0])
+            rows.append(row)
+        if skip is not False and rows:
+            present = _stored(collection, rows, skip)
+            if present:
+                result.skipped += len(present)
+                rows = [row for row in rows if row[0] not in present]
+        if rows:
+            metadatas = [meta for _, _, meta in rows]
+            documents = [text for _, text, _ in rows]
+            vectors = {} if embed is None else {"embeddings": embed(documents)}
+            collection.upsert(
+                ids=[rid for rid, _, _ in rows],
+                documents=documents,
+                metadatas=metadatas if any(metadatas) else None,
+                **vectors,
+            )
+            result.written += len(rows)
+        bar.update(len(batch))
+
+
+def _finish(collection: Any, result: IngestResult, started: float) -> IngestResult:
+    result.seconds = time.perf_counter() - started
+    logger.info(
+        "Ingested into %s: %d written, %d already present, %d duplicate rows, %.1fs",
+        getattr(collection, "name", "?"),
+        result.written,
+        result.skipped,
+        result.duplicates,
+        result.seconds,
+    )
+    return result
+
+
+def delete_stale(collection: Any, source: str, keep: Sequence[str], *, batch_size: int = 1000) -> int:
+    """Delete the records of ``source`` (their ``source`` metadata) whose id is not in ``keep``.
+
+    Run after a file's current chunks are written: the chunks of its earlier versions go, so the
+    collection holds exactly the file's current chunks. Returns how many were deleted.
+
+    Examples:
+        >>> import chromadb
+        >>> collection = chromadb.EphemeralClient().get_or_create_collection("doctest-stale")
+        >>> collection.add(ids=["a", "b"], documents=["x", "y"], embeddings=[[0.0, 1.0], [1.0, 0.0]],
+        ...                metadatas=[{"source": "f.md"}, {"source": "f.md"}])
+        >>> delete_stale(collection, "f.md", ["a"]), collection.get()["ids"]
+        (1, ['a'])
+    """
+    stored = collection.get(where={"source": source}, include=[])["ids"]
+    keep_set = set(keep)
+    stale = [rid for rid in stored if rid not in keep_set]
+    for start in range(0, len(stale), batch_size):
+        collection.delete(ids=stale[start : start + batch_size])
+    if stale:
+        logger.info("Deleted %d stale chunk(s) of %s", len(stale), source)
+    return len(stale)
+
+
+def add_texts(
+    collection: Any,
+    texts: Sequence[str],
+    *,
+    metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ids: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    progress: bool | None = True,
+) -> list[str]:
+    """Add ``texts`` idempotently (see :func:`ingest_texts`) and return their ids, in input order.
+
+    Examples:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-add", embedding=ef)
+        >>> ids = add_texts(collection, ["one", "two"], progress=False)
+        >>> ids == add_texts(collection, ["one", "two"], progress=False), collection.count()
+        (True, 2)
+    """
+    return ingest_texts(
+        collection, texts, metadatas=metadatas, ids=ids, batch_size=batch_size, client=client, progress=progress
+    ).ids
+
+
+def langchain_vectorstore(
+    collection_name: str,
+    *,
+    embeddings: Any | None = None,
+    client: Any | None = None,
+    path: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    hnsw: dict[str, Any] | None = None,
+    **embedding_kwargs: Any,
+) -> Any:
+    """A ``langchain_chroma.Chroma`` store using INSTRUCTOR embeddings (cosine space).
+
+    Args:
+        collection_name: The Chroma collection.
+        embeddings: LangChain embeddings; default ``InstructorEmbeddings(**embedding_kwargs)``.
+        client: An existing Chroma client; else one from ``path`` / ``host`` / ``port``.
+        path: Folder of an embedded Chroma.
+        host: Host of a Chroma server.
+        port: Port of a Chroma server.
+        hnsw: Extra Chroma HNSW settings for a new collection.
+        **embedding_kwargs: Passed to :class:`~instructor_integrations.langchain.InstructorEmbeddings`.
+
+    Examples:
+        >>> import chromadb
+        >>> store = langchain_vectorstore(
+        ...     "doctest-lc", client=chromadb.EphemeralClient(),
+        ...     model_name="tests/fixtures/tiny-instructor", device="cpu",
+        ... )
+        >>> ids = store.add_texts(["INSTRUCTOR embeds text with instructions."])
+        >>> store.similarity_search("What does INSTRUCTOR do?", k=1)[0].page_content
+        'INSTRUCTOR embeds text with instructions.'
+    """
+    langchain_chroma = require("langchain_chroma", "langchain")
+    _check_collection_name(collection_name)
+    if embeddings is None:
+        from ..langchain import InstructorEmbeddings
+
+        embeddings = InstructorEmbeddings(**embedding_kwargs)
+    elif embedding_kwargs:
+        raise TypeError(f"pass either embeddings= or embedding settings, not both: {sorted(embedding_kwargs)}")
+    if client is None:
+        client = chroma_client(path, host=host, port=port)
+    return langchain_chroma.Chroma(
+        collection_name=collection_name,
+        embedding_function=embeddings,
+        client=client,
+        collection_configuration={"hnsw": {"space": "cosine", **(hnsw or {})}},
+    )
+
+
+def llama_index_vector_store(collection: Any) -> Any:
+    """A LlamaIndex ``ChromaVectorStore`` over a Chroma collection."""
+    chroma_store = require("llama_index.vector_stores.chroma", "llama-index")
+    return chroma_store.ChromaVectorStore(chroma_collection=collection)
+
+
+def llama_index_index(
+    collection: Any,
+    *,
+    embed_model: Any | None = None,
+    documents: Sequence[Any] | None = None,
+    nodes: Sequence[Any] | None = None,
+    client: Any | None = None,
+    show_progress: bool = False,
+    **embedding_kwargs: Any,
+) -> Any:
+    """A LlamaIndex ``VectorStoreIndex`` stored in a Chroma collection, with INSTRUCTOR embeddings.
+
+    With ``documents`` (split into nodes that fit the model: ``InstructorEmbedding.node_parser()``) or
+    ``nodes`` (inserted as they are), the inserts go in batches within the client's maximum batch size
+    (LlamaIndex's ``ChromaVectorStore`` alone would send up to 41,665 rows at once).
+
+    Args:
+        collection: The Chroma collection.
+        embed_model: A LlamaIndex embed model; default ``InstructorEmbedding(**embedding_kwargs)``.
+        documents: Optional LlamaIndex documents to insert.
+        nodes: Optional LlamaIndex nodes to insert as they are.
+        client: The collection's client, to respect its maximum batch size.
+        show_progress: Show LlamaIndex's progress bars.
+        **embedding_kwargs: Passed to :class:`~instructor_integrations.llama_index.InstructorEmbedding`.
+
+    Examples:
+        >>> import chromadb
+        >>> from llama_index.core import Document
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> collection = get_collection(chromadb.EphemeralClient(), "doctest-li", embedding=ef)
+        >>> index = llama_index_index(
+        ...     collection, documents=[Document(text="INSTRUCTOR embeds text.")],
+        ...     model_name="tests/fixtures/tiny-instructor", device="cpu",
+        ... )
+        >>> index.as_retriever(similarity_top_k=1).retrieve("What is INSTRUCTOR?")[0].text
+        'INSTRUCTOR embeds text.'
+    """
+    core = require("llama_index.core", "llama-index")
+    if embed_model is None:
+        from ..llama_index import InstructorEmbedding
+
+        embed_model = InstructorEmbedding(**embedding_kwargs)
+    elif embedding_kwargs:
+        raise TypeError(f"pass either embed_model= or embedding settings, not both: {sorted(embedding_kwargs)}")
+    store = llama_index_vector_store(collection)
+    if documents is not None and nodes is not None:
+        raise TypeError("pass either documents= or nodes=, not both")
+    if documents is None and nodes is None:
+        return core.VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
+    storage = core.StorageContext.from_defaults(vector_store=store)
+    if nodes is not None:
+        return core.VectorStoreIndex(
+            list(nodes),
+            storage_context=storage,
+            embed_model=embed_model,
+            insert_batch_size=_max_batch(client, None),
+            show_progress=show_progress,
+        )
+    # Documents are cut by the model's tokens (nothing truncated) when the embed model can say how.
+    options: dict[str, Any] = {}
+    node_parser = getattr(embed_model, "node_parser", None)
+    if callable(node_parser):
+        try:
+            options["transformations"] = [node_parser()]
+        except TypeError as exc:  # no tokenizer here (a RemoteEncoder): LlamaIndex's own splitter
+            logger.info("Documents split by LlamaIndex's default splitter: %s", exc)
+    return core.VectorStoreIndex.from_documents(
+        list(documents or []),
+        storage_context=storage,
+        embed_model=embed_model,
+        insert_batch_size=_max_batch(client, None),
+        show_progress=show_progress,
+        **options,
+    )
