@@ -30,7 +30,7 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "bs4": "html",
     "datasets": "train",
     "accelerate": "train",
-    "peft": "train",
+    "peft": "lora",
 }
 
 

@@ -43,15 +43,17 @@ class UsageError(Exception):
     """Bad input or options: exit code 2."""
 
 
-def _add_model_options(parser: argparse.ArgumentParser, *, default_model: str | None = DEMO_MODEL) -> None:
-    """One option per :class:`EncoderSettings` field that has one, with its declared meaning, type and default."""
+def _add_model_options(
+    parser: argparse.ArgumentParser, *, default_model: str | None = DEMO_MODEL, only: Sequence[str] | None = None
+) -> None:
+    """One option per :class:`EncoderSettings` field that has one (or each in ``only``), as declared there."""
     from .settings import EncoderSettings
 
     group = parser.add_argument_group("model")
     defaults = EncoderSettings().as_kwargs()
     for name in EncoderSettings.names():
         flag = EncoderSettings.flag(name)
-        if flag is None:
+        if flag is None or (only is not None and name not in only):
             continue
         kind, text = EncoderSettings.kind(name), EncoderSettings.help(name)
         default = default_model if name == "model_name_or_path" else defaults[name]
@@ -227,17 +229,55 @@ def _demo_parser(commands: Any) -> None:
     demo.add_argument("-k", type=int, default=2, help="hits per query (default: %(default)s)")
 
 
+def _finetune_parser(commands: Any) -> None:
+    """The ``finetune`` command's options."""
+    tune = commands.add_parser(
+        "finetune", help="fine-tune a model on your data with INSTRUCTOR's objective; score it before and after"
+    )
+    tune.add_argument("--data", required=True, help="BEIR folder, or a JSONL / JSON file of training rows")
+    tune.add_argument("--output", required=True, help="folder of the fine-tuned model")
+    _add_model_options(tune, default_model=None, only=("model_name_or_path", "device", "max_seq_length"))
+    data = tune.add_argument_group("data")
+    data.add_argument("--split", default="train", help="qrels split to train on (BEIR; default: %(default)s)")
+    held = data.add_mutually_exclusive_group()
+    held.add_argument("--dev-split", default=None, help="qrels split that chooses the checkpoint (BEIR)")
+    held.add_argument("--dev-fraction", type=float, default=None, help="or: fraction of training queries held out")
+    data.add_argument("--test-split", default=None, help="qrels split scored before and after, never to choose (BEIR)")
+    _add_instruction_options(data, task_help="the authors' instructions for this dataset, e.g. SciFact")
+    data.add_argument("--query-instruction", default=None, help="instruction for queries")
+    data.add_argument("--hard-negatives", type=int, default=0, help="negatives to mine per row (default: 0)")
+    train = tune.add_argument_group("training")
+    train.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default: %(default)s)")
+    train.add_argument("--max-steps", type=int, default=None, help="stop after N steps (wins over --epochs)")
+    train.add_argument("--batch-size", type=int, default=32, help="rows per batch (default: %(default)s)")
+    train.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--warmup-ratio", type=float, default=0.1, help="share of warm-up steps (default: %(default)s)")
+    train.add_argument("--temperature", type=float, default=0.1, help="loss temperature (default: %(default)s)")
+    train.add_argument("--eval-steps", type=int, default=None, help="score the dev set every N steps (default: epoch)")
+    train.add_argument(
+        "--early-stopping", type=int, default=None, metavar="N", help="stop after N dev scores without a better one"
+    )
+    train.add_argument("--lora", action="store_true", help="train a LoRA adapter instead of every weight (peft)")
+    train.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    train.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    tune.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tune.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``instructor-embed``."""
     parser = argparse.ArgumentParser(
         prog="instructor-embed",
-        description="INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, search, eval, serve, demo.",
+        description=(
+            "INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, search, eval, serve, finetune, demo."
+        ),
         epilog="Exit codes: 0 ok, 1 failed at run time, 2 bad usage or input, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_ingest_parser, _search_parser, _eval_parser, _serve_parser, _demo_parser):
+    for add in (_ingest_parser, _search_parser, _eval_parser, _serve_parser, _finetune_parser, _demo_parser):
         add(commands)
     return parser
 
@@ -597,7 +637,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "eval": cmd_eval, "serve": cmd_serve, "demo": cmd_demo}
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune, then print the scores before and after (and where the model is)."""
+    from .training import finetune
+
+    for value, option in ((args.max_steps, "--max-steps"), (args.batch_size, "--batch-size")):
+        _positive(value, option)
+    if args.model_name_or_path is None:
+        raise UsageError("give --model: the checkpoint to start from (a hub name or a local folder)")
+    result = finetune(
+        args.model_name_or_path,
+        args.data,
+        output=args.output,
+        split=args.split,
+        dev_split=args.dev_split,
+        dev_fraction=args.dev_fraction,
+        test_split=args.test_split,
+        task=args.task,
+        query_instruction=args.query_instruction,
+        document_instruction=args.document_instruction,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio,
+        temperature=args.temperature,
+        hard_negatives=args.hard_negatives,
+        eval_steps=args.eval_steps,
+        early_stopping_patience=args.early_stopping,
+        resume=args.resume,
+        device=args.device,
+        max_seq_length=args.max_seq_length,
+        bf16=args.bf16,
+        lora=args.lora,
+        seed=args.seed,
+        progress=None if not args.no_progress else False,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return EXIT_OK
+    print(f"{result.steps} steps in {result.seconds:.0f} s; the model is in {result.output}")
+    for name, scores in (("dev", result.dev), ("test", result.test)):
+        if scores:
+            for metric in scores["before"]:
+                before, after = scores["before"][metric], scores["after"][metric]
+                print(f"{name:5} {metric:11} before {before:6.2f}  after {after:6.2f}  ({after - before:+.2f})")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "search": cmd_search,
+    "eval": cmd_eval,
+    "serve": cmd_serve,
+    "finetune": cmd_finetune,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

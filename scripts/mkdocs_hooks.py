@@ -157,7 +157,26 @@ def ingest_memory_table(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def finetune_table(data: dict[str, Any]) -> str:
+    test, dev, settings = data["test"], data["dev"], data["settings"]
+    rows = ["| SciFact | before | after | change |", "| --- | --- | --- | --- |"]
+    for name, scores in (("test", test), ("dev (chose the checkpoint)", dev)):
+        for metric in ("ndcg@10", "recall@100"):
+            before, after = scores["before"][metric], scores["after"][metric]
+            rows.append(f"| {name} {metric} | {before:.2f} | {after:.2f} | {after - before:+.2f} |")
+    rows.append("")
+    rows.append(
+        f"{sum(data['train_rows'].values())} training rows, {data['steps']} steps of {settings['batch_size']}, "
+        f"learning rate {settings['learning_rate']}, temperature {settings['temperature']}, "
+        f"{settings['hard_negatives']} mined hard negative(s) per row, max_seq_length {settings['max_seq_length']}; "
+        f"training {data['training_seconds'] / 60:.1f} min, the whole run (mining and the four scorings "
+        f"included) {data['wall_seconds'] / 60:.1f} min."
+    )
+    return "\n".join(rows)
+
+
 RENDERERS = {
+    "finetune": finetune_table,
     "chunking": chunking_table,
     "serve_load": serve_load_table,
     "encoder_throughput": encoder_throughput_table,

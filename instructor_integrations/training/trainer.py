@@ -147,6 +147,7 @@ def finetune(
     warmup_ratio: float = 0.1,
     temperature: float = DEFAULT_TEMPERATURE,
     bidirectional: bool = True,
+    in_batch_positives: bool | None = None,
     hard_negatives: int = 0,
     mining_margin: float | None = None,
     loss: Callable[[Any], Any] | None = None,
@@ -183,6 +184,8 @@ def finetune(
         warmup_ratio: Fraction of the steps of linear warm-up (the authors': 0.1).
         temperature: The loss's temperature (the authors' command: 0.1).
         bidirectional: Add the documents-to-query direction to the loss.
+        in_batch_positives: Count the other rows' positives as negatives of each query (``None``: only
+            in batches without hard negatives; see :mod:`.loss`).
         hard_negatives: Mine this many hard negatives per row with the base model (0: none beyond the rows').
         mining_margin: A mined negative scores at least this much below the row's positive (cosine).
         loss: ``model -> loss module`` to use instead (any sentence-transformers loss).
@@ -194,7 +197,7 @@ def finetune(
         max_seq_length: Token limit per input (default: 512, the reference's).
         bf16: Train in bfloat16 autocast (GPUs).
         lora: Train a LoRA adapter instead of every weight: ``True`` or a ``peft.LoraConfig`` keyword
-            dict (extra ``[train]`` with ``peft``).
+            dict (extra ``[lora]``: peft 0.22 or later, which transformers 5 needs).
         seed: Seed of the dev split, the batch order and the initialisation of new weights.
         progress: Show a progress bar with the loss (``None``: on a terminal only).
         callbacks: More ``transformers.TrainerCallback`` objects.
@@ -220,6 +223,8 @@ def finetune(
     corpus = list(load_retrieval(folder, split=split).corpus.values()) if folder is not None else None
     rows, dev = _dev_set(rows, folder, corpus, dev_split, dev_fraction, seed)
     test = load_retrieval(folder, split=test_split) if folder is not None and test_split else None
+    if test is not None and (shared := {row.query for row in rows} & set(test.queries.values())):
+        raise ValueError(f"the test split {test_split!r} shares {len(shared)} queries with the training rows")
     encoder = _training_encoder(model, device, max_seq_length)
     if hard_negatives:
         rows = mine_hard_negatives(encoder, rows, corpus=corpus, num_negatives=hard_negatives, margin=mining_margin)
@@ -235,7 +240,9 @@ def finetune(
     loss_module = (
         loss(encoder.model)
         if loss is not None
-        else InstructorLoss(encoder.model, temperature=temperature, bidirectional=bidirectional)
+        else InstructorLoss(
+            encoder.model, temperature=temperature, bidirectional=bidirectional, in_batch_positives=in_batch_positives
+        )
     )
     trainer = _trainer(
         encoder, train_data, prompts, out / _CHECKPOINTS, dev, pair, loss=loss_module,
@@ -264,7 +271,8 @@ def finetune(
         settings={
             "query_instruction": pair[0], "document_instruction": pair[1], "task": task,
             "loss": type(loss_module).__name__,
-            "temperature": temperature, "bidirectional": bidirectional, "epochs": epochs, "max_steps": max_steps,
+            "temperature": temperature, "bidirectional": bidirectional,
+            "in_batch_positives": in_batch_positives, "epochs": epochs, "max_steps": max_steps,
             "batch_size": batch_size, "learning_rate": learning_rate, "warmup_ratio": warmup_ratio,
             "hard_negatives": hard_negatives, "lora": bool(lora), "device": str(encoder.device),
             "max_seq_length": encoder.max_seq_length, "seed": seed,
@@ -295,8 +303,8 @@ def _check(
     for name, value in (("epochs", epochs), ("learning_rate", learning_rate)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} must be a number > 0, got {short(value)}")
-    if isinstance(warmup_ratio, bool) or not isinstance(warmup_ratio, (int, float)) or not 0 <= warmup_ratio <= 1:
-        raise ValueError(f"warmup_ratio must be a number in [0, 1], got {short(warmup_ratio)}")
+    if isinstance(warmup_ratio, bool) or not isinstance(warmup_ratio, (int, float)) or not 0 <= warmup_ratio < 1:
+        raise ValueError(f"warmup_ratio must be a number in [0, 1), got {short(warmup_ratio)}")
     if isinstance(hard_negatives, bool) or not isinstance(hard_negatives, int) or hard_negatives < 0:
         raise ValueError(f"hard_negatives must be an int >= 0, got {short(hard_negatives)}")
     if dev_fraction is not None and not (isinstance(dev_fraction, float) and 0.0 < dev_fraction < 1.0):
@@ -363,7 +371,7 @@ def _last_checkpoint(folder: Path) -> str | None:
 
 
 def _add_lora(model: Any, lora: bool | dict[str, Any]) -> None:
-    peft = require("peft", "train")
+    peft = require("peft", "lora")
     options = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "task_type": peft.TaskType.FEATURE_EXTRACTION}
     options.update(lora if isinstance(lora, dict) else {})
     model.add_adapter(peft.LoraConfig(**options))
@@ -445,7 +453,7 @@ def _trainer(
         max_steps=max_steps or -1,
         per_device_train_batch_size=batch_size,
         learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
+        warmup_steps=float(warmup_ratio),  # transformers 5: a float below 1 is the share of the steps
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
         prompts=prompts,

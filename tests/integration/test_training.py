@@ -109,6 +109,9 @@ def test_a_bad_row_fails_before_any_model_is_loaded(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(trainer_module, "InstructorEncoder", None)  # any use would fail differently
     with pytest.raises(SourceError, match=r"row 1: 'query' must be a non-empty string"):
         finetune(str(TINY), [{"query": "q", "positive": "p"}, {"query": " ", "positive": "p"}], output=tmp_path)
+    beir = write_beir(tmp_path / "beir")
+    with pytest.raises(ValueError, match="the test split 'train' shares 6 queries with the training rows"):
+        finetune(str(TINY), beir, output=tmp_path / "o", test_split="train")
     with pytest.raises(ValueError, match="learning_rate must be a number > 0, got -1"):
         finetune(str(TINY), [{"query": "q", "positive": "p"}], output=tmp_path, learning_rate=-1)
 
@@ -214,3 +217,59 @@ def test_mined_negatives_exclude_every_positive_of_the_query(tiny_encoder: Instr
     assert list(mined[0].negatives) == [corpus[2 + i] for i in order[:3]]
     skipped = mine_hard_negatives(tiny_encoder, rows, corpus=corpus, num_negatives=2, skip_top=1)
     assert list(skipped[0].negatives) == [corpus[2 + i] for i in order[1:3]]
+
+
+def test_the_cli_trains_scores_and_names_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from instructor_integrations.cli import main
+
+    data = write_beir(tmp_path / "beir")
+    argv = ["finetune", "--model", str(TINY), "--data", str(data), "--output", str(tmp_path / "out"),
+            "--dev-fraction", "0.34", "--test-split", "test", "--max-steps", "2", "--batch-size", "4",
+            "--device", "cpu", "--no-progress", "--query-instruction", QI, "--document-instruction", DI]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "out" / "finetune_results.json").read_text())
+    before, after = record["test"]["before"]["ndcg@10"], record["test"]["after"]["ndcg@10"]
+    assert f"test  ndcg@10     before {before:6.2f}  after {after:6.2f}" in out and "2 steps" in out
+    assert InstructorEncoder(str(tmp_path / "out"), device="cpu").checkpoint.instructor
+    bad = tmp_path / "rows.jsonl"
+    bad.write_text('{"query": "q", "positive": "p"}\n{"query": "q", "positive": ""}\n')
+    assert main(["finetune", "--model", str(TINY), "--data", str(bad), "--output", str(tmp_path / "o2")]) == 2
+    assert "rows.jsonl:2: 'positive' must be a non-empty string" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()  # nothing written for a bad row
+    assert main(["finetune", "--data", str(bad), "--output", str(tmp_path / "o3")]) == 2
+    assert "give --model" in capsys.readouterr().err
+
+
+def test_early_stopping_ends_the_run_when_the_dev_score_stops_rising(tmp_path: Path) -> None:
+    rows = [{"query": q, "positive": p} for q, p in pairs()]
+    result = finetune(
+        str(TINY), rows, output=tmp_path / "out", dev_fraction=0.25, max_steps=20, batch_size=2, eval_steps=1,
+        early_stopping_patience=1, learning_rate=1e-12, device="cpu", progress=False,
+    )  # fmt: skip
+    # A learning rate of 1e-12 leaves the dev score where it was: the first score is the best, the second
+    # is no better, and the run stops there instead of at step 20.
+    assert result.steps == 2
+    assert result.dev["after"] == result.dev["before"]
+
+
+def test_a_lora_run_saves_an_adapter_that_loads(tmp_path: Path) -> None:
+    peft = pytest.importorskip("peft", reason="LoRA needs peft 0.22+ (the [lora] extra), not installed")
+    from packaging.version import Version
+
+    if Version(peft.__version__) < Version("0.22"):
+        pytest.skip(f"LoRA needs peft 0.22+ (transformers 5's minimum); peft {peft.__version__} is installed")
+    rows = [{"query": q, "positive": p} for q, p in pairs()]
+    result = finetune(
+        str(TINY), rows, output=tmp_path / "out", max_steps=3, batch_size=4, learning_rate=1e-2, lora=True,
+        query_instruction=QI, document_instruction=DI, device="cpu", progress=False,
+    )  # fmt: skip
+    assert result.settings["lora"] is True and result.steps == 3
+    saved = tmp_path / "out"
+    assert (saved / "adapter_config.json").exists() and not (saved / "model.safetensors").exists()
+    texts = [q for q, _ in pairs()]
+    reloaded = InstructorEncoder(str(saved), device="cpu")
+    assert reloaded.checkpoint.instructor
+    base = InstructorEncoder(str(TINY), device="cpu").encode(texts, QI)
+    tuned = reloaded.encode(texts, QI)
+    assert np.abs(tuned - base).max() > 1e-4  # the adapter is applied
