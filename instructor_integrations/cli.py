@@ -259,6 +259,9 @@ def _finetune_parser(commands: Any) -> None:
     )
     train.add_argument("--lora", action="store_true", help="train a LoRA adapter instead of every weight (peft)")
     train.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPUs)")
+    train.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, more compute"
+    )
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     train.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     tune.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -669,6 +672,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         device=args.device,
         max_seq_length=args.max_seq_length,
         bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing,
         lora=args.lora,
         seed=args.seed,
         progress=None if not args.no_progress else False,

@@ -4,7 +4,8 @@
   and after on data it never trained on, and saves a checkpoint every door of this package loads;
 * :func:`load_examples` reads the formats users have (BEIR, JSONL, MEDI, LlamaIndex's QA dataset);
 * :class:`InstructorLoss` is the paper's loss for ``SentenceTransformerTrainer``;
-* :func:`mine_hard_negatives` finds hard negatives with the base model, positives excluded.
+* :func:`mine_hard_negatives` finds hard negatives with the base model, positives excluded;
+* :func:`~.distributed.finetune_with_ray` runs the same training data-parallel on Ray Train workers.
 
 Examples:
     >>> from instructor_integrations.training import finetune  # doctest: +SKIP
