@@ -253,6 +253,10 @@ def _finetune_parser(commands: Any) -> None:
     train.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate (default: %(default)s)")
     train.add_argument("--warmup-ratio", type=float, default=0.1, help="share of warm-up steps (default: %(default)s)")
     train.add_argument("--temperature", type=float, default=0.1, help="loss temperature (default: %(default)s)")
+    train.add_argument(
+        "--cached-mini-batch-size", type=int, default=None, metavar="N",
+        help="GradCache: embed N rows at a time, so a large --batch-size fits in small memory",
+    )  # fmt: skip
     train.add_argument("--eval-steps", type=int, default=None, help="score the dev set every N steps (default: epoch)")
     train.add_argument(
         "--early-stopping", type=int, default=None, metavar="N", help="stop after N dev scores without a better one"
@@ -665,6 +669,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         warmup_ratio=args.warmup_ratio,
         temperature=args.temperature,
+        cached_mini_batch_size=args.cached_mini_batch_size,
         hard_negatives=args.hard_negatives,
         eval_steps=args.eval_steps,
         early_stopping_patience=args.early_stopping,

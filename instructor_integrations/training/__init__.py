@@ -16,11 +16,12 @@ Examples:
 from __future__ import annotations
 
 from .data import TrainingExample, group_by_task, load_examples
-from .loss import InstructorLoss, instructor_loss
+from .loss import CachedInstructorLoss, InstructorLoss, instructor_loss
 from .mining import mine_hard_negatives
 from .trainer import FinetuneResult, finetune, training_datasets
 
 __all__ = [
+    "CachedInstructorLoss",
     "FinetuneResult",
     "InstructorLoss",
     "TrainingExample",

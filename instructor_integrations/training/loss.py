@@ -31,7 +31,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["InstructorLoss", "instructor_loss"]
+from .._validation import check_positive_int
+
+__all__ = ["CachedInstructorLoss", "InstructorLoss", "instructor_loss"]
 
 #: The temperature of the README's training command (``--cl_temperature 0.1``).
 DEFAULT_TEMPERATURE = 0.1
@@ -146,3 +148,71 @@ class InstructorLoss(nn.Module):
             "  year = {2023}\n"
             "}"
         )
+
+
+def _cached_loss_mixin() -> type:
+    from sentence_transformers.base.losses.gradcache import CachedLossMixin
+
+    return CachedLossMixin  # type: ignore[no-any-return]
+
+
+class CachedInstructorLoss(_cached_loss_mixin(), InstructorLoss):  # type: ignore[misc]
+    """:class:`InstructorLoss` with GradCache: large batches in the memory of ``mini_batch_size`` rows.
+
+    sentence-transformers' GradCache machinery (``CachedLossMixin``) embeds the batch in mini-batches
+    without gradients, takes the loss and its gradients with respect to the embeddings over the whole
+    batch, then embeds each mini-batch again with gradients (replaying its random state, so dropout
+    draws the same masks) and feeds the cached gradients in. The gradients are those of
+    :class:`InstructorLoss` on the whole batch; the price is a second forward pass.
+
+    Args:
+        model: The ``SentenceTransformer`` being trained.
+        mini_batch_size: Rows embedded at once (the memory bound).
+        temperature: As :class:`InstructorLoss`.
+        bidirectional: As :class:`InstructorLoss`.
+        in_batch_positives: As :class:`InstructorLoss`.
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> model = SentenceTransformer("tests/fixtures/tiny-instructor", device="cpu")
+        >>> CachedInstructorLoss(model, mini_batch_size=8).get_config_dict()["mini_batch_size"]
+        8
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        mini_batch_size: int = 32,
+        temperature: float = DEFAULT_TEMPERATURE,
+        bidirectional: bool = True,
+        in_batch_positives: bool | None = None,
+    ) -> None:
+        InstructorLoss.__init__(
+            self, model, temperature=temperature, bidirectional=bidirectional, in_batch_positives=in_batch_positives
+        )
+        check_positive_int(mini_batch_size, "mini_batch_size")
+        self.mini_batch_size = mini_batch_size
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        """The loss of one batch, by GradCache (the backward pass re-embeds each mini-batch)."""
+        return self.forward_cached(sentence_features, labels)  # type: ignore[operator,no-any-return]
+
+    def calculate_loss(
+        self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
+    ) -> Tensor:
+        """:func:`instructor_loss` of the whole batch from its mini-batches' embeddings (the mixin's hook)."""
+        loss = instructor_loss(
+            [torch.cat(column) for column in reps],
+            temperature=self.temperature,
+            bidirectional=self.bidirectional,
+            in_batch_positives=self.in_batch_positives,
+        )
+        if with_backward:
+            loss.backward()  # type: ignore[no-untyped-call]
+            loss = loss.detach()
+        return loss
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The settings, for the model card."""
+        return {**super().get_config_dict(), "mini_batch_size": self.mini_batch_size}

@@ -47,7 +47,7 @@ from ..encoder import InstructorEncoder
 from ..evaluation import retrieval_metrics
 from ..evaluation.datasets import RetrievalData, load_retrieval
 from .data import TrainingExample, group_by_task, load_examples
-from .loss import DEFAULT_TEMPERATURE, InstructorLoss
+from .loss import DEFAULT_TEMPERATURE, CachedInstructorLoss, InstructorLoss
 from .mining import mine_hard_negatives
 
 __all__ = ["FinetuneResult", "finetune", "training_datasets"]
@@ -148,6 +148,7 @@ def finetune(
     temperature: float = DEFAULT_TEMPERATURE,
     bidirectional: bool = True,
     in_batch_positives: bool | None = None,
+    cached_mini_batch_size: int | None = None,
     hard_negatives: int = 0,
     mining_margin: float | None = None,
     loss: Callable[[Any], Any] | None = None,
@@ -187,6 +188,8 @@ def finetune(
         bidirectional: Add the documents-to-query direction to the loss.
         in_batch_positives: Count the other rows' positives as negatives of each query (``None``: only
             in batches without hard negatives; see :mod:`.loss`).
+        cached_mini_batch_size: Use :class:`~.loss.CachedInstructorLoss` (GradCache), embedding this many
+            rows at a time: a large ``batch_size`` in small memory, for the price of a second forward pass.
         hard_negatives: Mine this many hard negatives per row with the base model (0: none beyond the rows').
         mining_margin: A mined negative scores at least this much below the row's positive (cosine).
         loss: ``model -> loss module`` to use instead (any sentence-transformers loss).
@@ -240,12 +243,8 @@ def finetune(
     if rank == 0:  # in a data-parallel run (torchrun, Ray Train) the first process scores and saves
         _score(scores, "before", encoder, held_out, pair, batch_size)
     train_data, prompts = training_datasets(encoder, rows)
-    loss_module = (
-        loss(encoder.model)
-        if loss is not None
-        else InstructorLoss(
-            encoder.model, temperature=temperature, bidirectional=bidirectional, in_batch_positives=in_batch_positives
-        )
+    loss_module = _loss_module(
+        encoder.model, loss, cached_mini_batch_size, temperature, bidirectional, in_batch_positives
     )
     trainer = _trainer(
         encoder, train_data, prompts, out / _CHECKPOINTS, dev, pair, loss=loss_module,
@@ -297,6 +296,27 @@ def _process_rank() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _loss_module(
+    model: Any,
+    loss: Callable[[Any], Any] | None,
+    cached_mini_batch_size: int | None,
+    temperature: float,
+    bidirectional: bool,
+    in_batch_positives: bool | None,
+) -> Any:
+    """The user's loss, else the paper's (cached by GradCache when a mini-batch size is given)."""
+    if loss is not None:
+        return loss(model)
+    if cached_mini_batch_size is not None:
+        return CachedInstructorLoss(
+            model, mini_batch_size=cached_mini_batch_size, temperature=temperature,
+            bidirectional=bidirectional, in_batch_positives=in_batch_positives,
+        )  # fmt: skip
+    return InstructorLoss(
+        model, temperature=temperature, bidirectional=bidirectional, in_batch_positives=in_batch_positives
+    )
 
 
 def _score(

@@ -320,3 +320,34 @@ def test_gradient_checkpointing_trains_the_same_weights(tmp_path: Path) -> None:
     base = InstructorEncoder(str(TINY), device="cpu").encode(["tides?"], QI)
     assert np.abs(vectors[0] - base).max() > 1e-4  # it trained
     np.testing.assert_allclose(vectors[1], vectors[0], atol=1e-5)
+
+
+def test_the_cached_loss_gives_the_gradients_of_the_whole_batch(tiny_encoder: InstructorEncoder) -> None:
+    """GradCache (mini-batches of 2) against the plain loss on the same batch of 8: the same loss and the same
+    gradient on every weight (dropout off: the two losses embed in different chunks, so they would draw
+    different masks)."""
+    import copy
+
+    import torch
+    from sentence_transformers.base.data_collator import BaseDataCollator
+
+    from instructor_integrations.training import CachedInstructorLoss, InstructorLoss
+
+    rows = [TrainingExample(q, p, (f"not {p}",), QI, DI) for q, p in pairs()]
+    data, prompts = training_datasets(tiny_encoder, rows)
+    collator = BaseDataCollator(preprocess_fn=tiny_encoder.model.preprocess, prompts=prompts)
+    batch = collator([dict(row, dataset_name="default") for row in data["default"]])
+    columns = ["query", "positive", "negative_1"]
+    features = [{k[len(c) + 1 :]: v for k, v in batch.items() if k.startswith(c + "_")} for c in columns]
+    results = []
+    for make in (lambda m: InstructorLoss(m), lambda m: CachedInstructorLoss(m, mini_batch_size=2)):
+        model = copy.deepcopy(tiny_encoder.model).eval()
+        value = make(model)(features)
+        value.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results.append((float(value.detach()), grads))
+    (plain, plain_grads), (cached, cached_grads) = results
+    assert cached == pytest.approx(plain, abs=1e-6)
+    assert plain_grads.keys() == cached_grads.keys() and len(plain_grads) > 5
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(cached_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
