@@ -171,6 +171,11 @@ def test_a_run_saves_a_checkpoint_that_reloads_under_any_name(tmp_path: Path, mi
     assert np.abs(trained - base).max() > 1e-4  # the weights did change
     st = SentenceTransformer(str(copy), device="cpu")
     assert st.prompts["query"] == QI and st.prompts["document"] == DI
+    # The copy scores exactly what the in-memory model scored at the end of the run.
+    from instructor_integrations.evaluation import evaluate
+
+    again = evaluate(data, model=str(copy), device="cpu", query_instruction=QI, document_instruction=DI)
+    assert again.metrics == result.test["after"]
 
 
 KILLED_RUN = """
