@@ -129,7 +129,12 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 def _ingest_parser(commands: Any) -> None:
     """The ``ingest`` command's options."""
     ingest = commands.add_parser("ingest", help="embed files into a Chroma collection (idempotent)")
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="text/markdown/JSONL files or folders")
+    ingest.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files or folders: text, Markdown, JSONL; PDF, DOCX, HTML with the [pdf], [docx], [html] extras",
+    )
     _add_store_options(ingest)
     _add_model_options(ingest)
     _add_instruction_options(ingest, task_help="instruction preset, e.g. SciFact (sets both instructions)")
@@ -306,6 +311,20 @@ def _positive(value: int | None, option: str) -> None:
         raise UsageError(f"{option} must be a positive integer, got {value}")
 
 
+def _check_paths(paths: Sequence[str]) -> None:
+    """Each path exists, and the extra of each file format among them is installed (one line, exit 2)."""
+    from .ingest.loaders import check_readers
+    from .ingest.sources import SourceError, iter_paths
+
+    for raw in paths:
+        if not Path(raw).exists():
+            raise UsageError(f"{raw!r} does not exist")
+    try:
+        check_readers(iter_paths(paths))
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _check_ingest_args(args: argparse.Namespace) -> None:
     """Every usage error of ``ingest``, before a model loads or a store is created."""
     _positive(args.batch_size, "--batch-size")
@@ -313,9 +332,7 @@ def _check_ingest_args(args: argparse.Namespace) -> None:
     _check_store(args)
     if args.task and args.document_instruction:
         raise UsageError("give either --task or --document-instruction, not both")
-    for raw in args.paths:
-        if not Path(raw).exists():
-            raise UsageError(f"{raw!r} does not exist")
+    _check_paths(args.paths)
     if args.chunk_size is not None or args.chunk_overlap is not None:
         raise UsageError(
             "--chunk-size and --chunk-overlap counted characters and were replaced by --chunk-tokens and "

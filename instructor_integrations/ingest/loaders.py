@@ -19,7 +19,9 @@ Examples:
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,10 @@ from .._optional import require
 
 __all__ = [
     "DOCUMENT_SUFFIXES",
+    "FORMAT_EXTRAS",
     "MARKDOWN_SUFFIXES",
     "Section",
+    "check_readers",
     "read_docx",
     "read_file",
     "read_html",
@@ -42,6 +46,14 @@ MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 #: Every suffix :func:`read_file` reads.
 DOCUMENT_SUFFIXES = PLAIN_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".docx", ".pdf"}
+
+#: The extra each format needs, with the module it installs.
+FORMAT_EXTRAS: dict[str, tuple[str, str]] = {
+    ".pdf": ("pdf", "pypdf"),
+    ".docx": ("docx", "docx"),
+    ".html": ("html", "bs4"),
+    ".htm": ("html", "bs4"),
+}
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
@@ -173,6 +185,34 @@ def read_text_file(path: Path) -> str:
         raise SourceError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 first") from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def check_readers(paths: Iterable[Path]) -> None:
+    """Check that every format among ``paths`` can be read, before anything is read or written.
+
+    Raises:
+        SourceError: The first file whose format's extra is not installed, with the pip command, on one line.
+
+    Examples:
+        >>> check_readers([Path("notes.md"), Path("paper.pdf")])  # with the [pdf] extra installed
+    """
+    checked: dict[str, bool] = {}
+    for path in paths:
+        extra_module = FORMAT_EXTRAS.get(path.suffix.lower())
+        if extra_module is None:
+            continue
+        extra, module = extra_module
+        if module not in checked:
+            try:
+                importlib.import_module(module)
+                checked[module] = True
+            except ImportError:
+                checked[module] = False
+        if not checked[module]:
+            raise SourceError(
+                f"{path}: reading {path.suffix.lower()} files needs the [{extra}] extra: "
+                f'pip install "instructor-integrations[{extra}]" (or leave those files out)'
+            )
 
 
 def read_file(path: Path) -> list[Section]:

@@ -126,3 +126,27 @@ def test_search_of_a_collection_made_without_instructor(tmp_path: Path, capsys: 
 def test_success_exits_0_and_prints_a_summary(tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(ingest(tmp_path / "db", doc)) == EXIT_OK
     assert capsys.readouterr().out.startswith("files: 1  chunks: 1  added: 1  skipped: 0  removed: 0  bad inputs: 0")
+
+
+def test_a_missing_reader_extra_is_one_line_exit_2_and_nothing_written(tmp_path: Path) -> None:
+    """A PDF in the folder without the [pdf] extra (pypdf made unimportable in the real CLI process)."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Tides follow the moon.")
+    (folder / "b.pdf").write_bytes(b"%PDF-1.4 not really")
+    db = tmp_path / "db"
+    code = (
+        "import sys; sys.modules['pypdf'] = None\n"  # `import pypdf` now raises ImportError, as when absent
+        "from instructor_integrations.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    argv = ["ingest", str(folder), "--collection", "notes", "--db", str(db), "--model", str(TINY), "--device", "cpu"]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "b.pdf" in lines[0] and 'pip install "instructor-integrations[pdf]"' in lines[0]
+    assert not db.exists()
