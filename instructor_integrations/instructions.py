@@ -246,11 +246,15 @@ def get_preset(dataset: str, model_name: str | None = None) -> TaskPreset:
             query = entry.get("query", entry.get("instruction", ""))
             document = entry.get("document", entry.get("instruction", ""))
             return TaskPreset(key, entry["category"], model, query, document, entry.get("source", ""))
-    close = difflib.get_close_matches(dataset, list(entries), n=5, cutoff=0.5)
+    # "retrieval" (the generic pair of every adapter's task=) is a choice too, and the likeliest one.
+    close = difflib.get_close_matches(dataset, ["retrieval", *entries], n=5, cutoff=0.5)
     hint = f" Close matches: {', '.join(close)}." if close else ""
+    # A model that is not one of the three checkpoints takes instructor-large's set: say so, by its name.
+    other = model_name is not None and not detect_checkpoint(model_name).instructor
+    whose = f"the instructions of {model}" + (f", used for {model_name}" if other else "")
     raise ValueError(
-        f"no instruction preset for dataset {dataset!r} (model set {model}).{hint} "
-        "See instructor_integrations.instructions.list_presets()."
+        f"no instruction preset for dataset {dataset!r} ({whose}).{hint} "
+        "See instructor_integrations.instructions.list_presets(), or give the instructions themselves."
     )
 
 

@@ -150,3 +150,19 @@ def test_a_missing_reader_extra_is_one_line_exit_2_and_nothing_written(tmp_path:
     assert len(lines) == 1, done.stderr
     assert "b.pdf" in lines[0] and 'pip install "instructor-integrations[pdf]"' in lines[0]
     assert not db.exists()
+
+
+def test_a_misspelt_task_suggests_retrieval_and_names_whose_instructions(tmp_path: Path, minilm: str) -> None:
+    import subprocess
+    import sys
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("Tides follow the moon.")
+    argv = ["ingest", str(doc), "--collection", "notes", "--db", str(tmp_path / "db"), "--model", minilm,
+            "--device", "cpu", "--task", "retreival"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "instructor_integrations.cli", *argv], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Close matches: retrieval, " in done.stderr
+    assert f"the instructions of hkunlp/instructor-large, used for {minilm}" in done.stderr
