@@ -183,7 +183,8 @@ def _eval_parser(commands: Any) -> None:
     evaluate.add_argument(
         "--data",
         required=True,
-        help="BEIR folder, STS Benchmark folder, or classification folder (train.csv, test.csv)",
+        help="a folder on disk, never downloaded: BEIR (corpus.jsonl, queries.jsonl, qrels/test.tsv; e.g. SciFact "
+        "from the BEIR benchmark), STS Benchmark (sts-test.csv), or classification (train.csv, test.csv)",
     )
     _add_model_options(evaluate)
     choice = evaluate.add_mutually_exclusive_group()
@@ -193,7 +194,13 @@ def _eval_parser(commands: Any) -> None:
     choice.add_argument("--preset", dest="task", action=_Deprecated, new="--task")
     choice.add_argument("--no-instructions", action="store_true", help="embed plain texts")
     evaluate.add_argument("--query-instruction", default=None, help="explicit query instruction")
-    evaluate.add_argument("--via", choices=["raw", "chroma", "langchain", "llama-index"], default="raw")
+    evaluate.add_argument(
+        "--via",
+        choices=["raw", "chroma", "langchain", "llama-index"],
+        default="raw",
+        help="retrieval through the encoder alone, or through a Chroma collection, a LangChain store or a LlamaIndex "
+        "index built from the corpus (default: %(default)s)",
+    )
     evaluate.add_argument("--limit-queries", type=int, default=None, help="first N judged queries only")
     evaluate.add_argument("--max-corpus", type=int, default=None, help="judged docs plus a sample, N in all")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -471,7 +478,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         collection = client.get_collection(args.collection, embedding_function=None)
     except Exception as exc:  # chromadb raises several types for a missing collection
-        raise UsageError(f"collection {args.collection!r} cannot be opened: {exc}") from None
+        names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+        known = f"the collections there: {', '.join(names)}" if names else "there is no collection there yet"
+        raise UsageError(f"collection {args.collection!r} cannot be opened ({exc}); {known}") from None
     from .chroma import InstructorEmbeddingFunction
 
     saved = (collection.configuration_json or {}).get("embedding_function") or {}

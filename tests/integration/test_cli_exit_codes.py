@@ -166,3 +166,22 @@ def test_a_misspelt_task_suggests_retrieval_and_names_whose_instructions(tmp_pat
     assert done.returncode == 2, done.stderr
     assert "Close matches: retrieval, " in done.stderr
     assert f"the instructions of hkunlp/instructor-large, used for {minilm}" in done.stderr
+
+
+def test_a_wrong_collection_name_lists_the_existing_ones(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("Tides follow the moon.")
+    db = str(tmp_path / "db")
+    model = ["--model", str(TINY), "--device", "cpu", "--no-progress"]
+    assert main(["ingest", str(doc), "--collection", "notes", "--db", db, *model]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "instructor_integrations.cli", "search", "tides", "--collection", "note", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "collection 'note' cannot be opened" in done.stderr and "the collections there: notes" in done.stderr
