@@ -200,7 +200,7 @@ def ingest_texts(
     batch_size: int | None = None,
     client: Any | None = None,
     skip_existing: bool | None = None,
-    progress: bool | None = True,
+    progress: bool | None = None,
 ) -> IngestResult:
     """Add ``texts`` to a Chroma ``collection`` idempotently, in whole batches. See the module doc.
 
@@ -244,7 +244,7 @@ def ingest_stream(
     batch_size: int | None = None,
     client: Any | None = None,
     skip_existing: bool | None = None,
-    progress: bool | None = True,
+    progress: bool | None = None,
     embed: Callable[[list[str]], Any] | None = None,
 ) -> IngestResult:
     """Add records from an iterable without holding them all in memory.
@@ -404,7 +404,7 @@ def add_texts(
     ids: Sequence[str] | None = None,
     batch_size: int | None = None,
     client: Any | None = None,
-    progress: bool | None = True,
+    progress: bool | None = None,
 ) -> list[str]:
     """Add ``texts`` idempotently (see :func:`ingest_texts`) and return their ids, in input order.
 

@@ -171,14 +171,18 @@ def test_progress_bars_and_the_log_line(
 ) -> None:
     collection = fresh(ef)
     with caplog.at_level(logging.INFO, logger="instructor_integrations.vectorstores"):
-        ingest_texts(collection, ["one", "two"])  # a bar by default
-        ingest_stream(collection, iter(["three"]))
-        add_texts(collection, ["four"])
+        ingest_texts(collection, ["one", "two"], progress=True)  # a bar when asked
+        ingest_stream(collection, iter(["three"]), progress=True)
+        add_texts(collection, ["four"], progress=True)
     err = capsys.readouterr().err
     assert err.count("Ingesting") >= 3 and "2/2" in err
     assert f"Ingested into {collection.name}: 2 written, 0 already present" in caplog.text
     assert f"Ingested into {collection.name}: 1 written" in caplog.text
-    ingest_texts(collection, ["five"], progress=False)
+    # By default, library code shows a bar on a terminal only: none here (stderr is captured, not a terminal).
+    ingest_texts(collection, ["five"])
+    ingest_stream(collection, iter(["six"]))
+    add_texts(collection, ["seven"])
+    ingest_texts(collection, ["eight"], progress=False)
     assert "Ingesting" not in capsys.readouterr().err
 
 
