@@ -7,6 +7,7 @@ Requires the ``[chroma]`` extra. Importing this module registers the function wi
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,8 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         encoder: An existing encoder to share: an ``InstructorEncoder``, or a ``RemoteEncoder`` for a server.
         lazy: Load the model on first use instead of now (e.g. on a driver that only creates the
             collection while workers embed).
+        instruction: chromadb's old argument, one instruction for every text: sets both instructions
+            (deprecated; give ``document_instruction`` and ``query_instruction``).
 
     Examples:
         >>> import chromadb
@@ -114,7 +117,18 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         num_workers: int = 1,
         encoder: Encoder | None = None,
         lazy: bool = False,
+        instruction: str | None = None,
     ) -> None:
+        if instruction is not None:  # chromadb's own InstructorEmbeddingFunction: one instruction for every text
+            if document_instruction is not None or query_instruction is not None or task is not None:
+                raise ValueError("give instruction= (chromadb's old argument) or the instructions/task, not both")
+            warnings.warn(
+                "instruction= is deprecated: it sets document_instruction and query_instruction (both, as chromadb's "
+                "old function used it); give them apart for retrieval",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            document_instruction = query_instruction = instruction
         self.model_name = model_name
         self.query_instruction, self.document_instruction = resolve_instructions(
             task, query_instruction, document_instruction, model_name

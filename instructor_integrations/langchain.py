@@ -10,7 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ._adapter import MODEL_SETTINGS, canonical_names, encoder_settings, resolve_encoder, resolve_instructions
+from ._adapter import (
+    MODEL_SETTINGS,
+    canonical_names,
+    encoder_settings,
+    old_wrapper_kwargs,
+    resolve_encoder,
+    resolve_instructions,
+)
 from ._optional import require
 from ._protocol import Encoder
 from ._validation import check_text, check_texts
@@ -32,7 +39,8 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     A drop-in replacement for ``HuggingFaceInstructEmbeddings`` on the current stack. The settings have
     the names every adapter of this package shares (``document_instruction``, ``query_instruction``,
     ``show_progress_bar``...); LangChain's legacy names ``embed_instruction`` and ``show_progress`` work
-    too, in the constructor and as attributes.
+    too, in the constructor and as attributes, and so do its ``model_kwargs={"device": ...}`` and
+    ``encode_kwargs={"batch_size": ..., "normalize_embeddings": True}`` (with a ``DeprecationWarning``).
 
     Examples:
         >>> from instructor_integrations.langchain import InstructorEmbeddings
@@ -89,7 +97,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     @classmethod
     def _canonical(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return canonical_names(data, _LEGACY, "InstructorEmbeddings")
+            return canonical_names(old_wrapper_kwargs(data, "InstructorEmbeddings"), _LEGACY, "InstructorEmbeddings")
         return data
 
     @model_validator(mode="after")

@@ -128,7 +128,7 @@ def test_task_presets_set_both_instructions(tiny_path: str) -> None:
 
 def test_langchain_fields_are_strict(tiny_path: str) -> None:
     with pytest.raises(ValueError, match="extra"):
-        InstructorEmbeddings(model_name=tiny_path, device="cpu", model_kwargs={})
+        InstructorEmbeddings(model_name=tiny_path, device="cpu", multi_process=True)  # model_kwargs= is mapped now
     with pytest.raises(ValueError, match="no instruction preset"):
         InstructorEmbeddings(model_name=tiny_path, device="cpu", task="NoSuchDataset")
 

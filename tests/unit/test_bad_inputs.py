@@ -331,8 +331,8 @@ CASES = [
     Case(
         "lc-unknown-field",
         "InstructorEmbeddings()",
-        "model_kwargs={}",
-        lambda: lc_model(model_kwargs={}),
+        "multi_process=True",
+        lambda: lc_model(multi_process=True),
         ValueError,
         "Extra inputs are not permitted",
         "langchain_core",
