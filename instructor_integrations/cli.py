@@ -752,6 +752,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # a value the user gave, refused by the library (a TypeError would be a bug here)
         print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ImportError as exc:  # an optional extra the command needs (the message holds the pip command)
+        print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (ModelLoadError, OSError, RuntimeError) as exc:
         print(f"instructor-embed {args.command}: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -185,3 +185,18 @@ def test_a_wrong_collection_name_lists_the_existing_ones(tmp_path: Path) -> None
     )
     assert done.returncode == 2, done.stderr
     assert "collection 'note' cannot be opened" in done.stderr and "the collections there: notes" in done.stderr
+
+
+def test_a_missing_extra_of_a_command_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """finetune --lora without peft (made unimportable in the real CLI process): the pip command, no traceback."""
+    import subprocess
+    import sys
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"query": "what do tides follow?", "positive": "Tides follow the moon."}\n')
+    code = "import sys; sys.modules['peft'] = None\nfrom instructor_integrations.cli import main\nsys.exit(main(sys.argv[1:]))"
+    argv = ["finetune", "--model", str(TINY), "--data", str(rows), "--output", str(tmp_path / "out"), "--lora",
+            "--device", "cpu", "--max-steps", "1", "--no-progress"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert 'pip install "instructor-integrations[lora]"' in done.stderr and "Traceback" not in done.stderr
