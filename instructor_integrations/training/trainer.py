@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -293,9 +294,10 @@ def _process_rank() -> tuple[int, int]:
     """This process's rank and the number of processes of a data-parallel run (``(0, 1)`` alone)."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    if dist.is_available() and dist.is_initialized():  # Ray Train sets the group up before the run
         return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    # torchrun / accelerate launch: the trainer sets the group up later; the launcher's variables say it now.
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _loss_module(
