@@ -169,7 +169,7 @@ def finetune_table(data: dict[str, Any]) -> str:
         f"{sum(data['train_rows'].values())} training rows, {data['steps']} steps of {settings['batch_size']}, "
         f"learning rate {settings['learning_rate']}, temperature {settings['temperature']}, "
         f"{settings['hard_negatives']} mined hard negative(s) per row, max_seq_length {settings['max_seq_length']}; "
-        f"training {data['training_seconds'] / 60:.1f} min, the whole run (mining and the four scorings "
+        f"training {data['training_seconds'] / 60:.1f} min, the whole run (mining and every scoring "
         f"included) {data['wall_seconds'] / 60:.1f} min."
     )
     return "\n".join(rows)
