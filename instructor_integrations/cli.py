@@ -16,8 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from . import __version__
 from .errors import ModelLoadError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .ingest.sources import FileIngestReport
     from .settings import EncoderSettings
 
 logger = logging.getLogger("instructor_integrations.cli")
@@ -361,21 +361,9 @@ def _check_ingest_args(args: argparse.Namespace) -> None:
             raise UsageError("--workers is not available with --ray (--ray-concurrency sets the Ray workers)")
 
 
-@dataclass
-class _IngestReport:
-    """What an ingest did, in this process or on Ray workers."""
-
-    files: int
-    chunks: int
-    written: int
-    skipped: int
-    removed: int
-    bad: list[tuple[str, str]]
-
-
-def _ingest_with_ray(args: argparse.Namespace) -> _IngestReport:
+def _ingest_with_ray(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
     """``ingest --ray``: the workers read, chunk, embed and write; the driver lists files and loads no model."""
-    from .ingest.vectorstores import chroma_client, delete_stale
+    from .ingest.vectorstores import chroma_client
     from .ray import ingest_files_with_ray
 
     report = ingest_files_with_ray(
@@ -395,25 +383,17 @@ def _ingest_with_ray(args: argparse.Namespace) -> _IngestReport:
         concurrency=args.ray_concurrency,
         num_gpus=args.ray_gpus,
     )
-    if report.bad and not args.skip_bad:
-        where, reason = report.bad[0]
-        first = reason if where in reason else f"{where}: {reason}"
-        raise UsageError(
-            f"{first} ({len(report.bad)} bad input(s) in all; the other files were written; fix them and run "
-            "again, or give --skip-bad)"
-        )
     collection = chroma_client(host=args.host, port=args.port).get_collection(args.collection, embedding_function=None)
-    removed = sum(delete_stale(collection, source, ids) for source, ids in report.file_ids.items())
-    return _IngestReport(report.files, report.chunks, report.written, report.skipped, removed, report.bad)
+    return report, collection
 
 
-def _ingest_here(args: argparse.Namespace) -> _IngestReport:
+def _ingest_here(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
     """``ingest`` in this process: the model's tokenizer measures the chunks, the one store writer writes them."""
     from ._adapter import MODEL_SETTINGS
     from .chroma import InstructorEmbeddingFunction
     from .ingest.chunking import Chunker
-    from .ingest.sources import BadInput, Record, read_records
-    from .ingest.vectorstores import delete_stale, get_collection, ingest_stream
+    from .ingest.sources import CountingReader
+    from .ingest.vectorstores import get_collection, ingest_stream
 
     settings = _settings(args)
     ef = InstructorEmbeddingFunction(
@@ -427,44 +407,39 @@ def _ingest_here(args: argparse.Namespace) -> _IngestReport:
     chunker = Chunker.for_encoder(
         ef.encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
     )
-    bad: list[BadInput] = []
-    files: set[str] = set()
-    file_ids: dict[str, list[str]] = {}
-    chunks = 0
-
-    def records() -> Iterator[Record]:
-        nonlocal chunks
-        for record in read_records(args.paths, chunker=chunker, skip_bad=args.skip_bad, bad=bad, files=file_ids):
-            chunks += 1
-            files.add(str(record.metadata["source"]).rsplit(":", 1)[0])
-            yield record
-
+    reader = CountingReader(args.paths, chunker=chunker, skip_bad=args.skip_bad)
     client = _client(args)  # after every setting is checked: a usage error creates no store
     collection = get_collection(client, args.collection, embedding=ef)
-    result = ingest_stream(collection, records(), client=client, progress=None if not args.no_progress else False)
-    # Every file read whole is now stored whole: the chunks an edit left behind go.
-    removed = sum(delete_stale(collection, source, ids) for source, ids in file_ids.items())
-    return _IngestReport(
-        len(files), chunks, result.written, result.skipped, removed, [(item.where, item.reason) for item in bad]
-    )
+    result = ingest_stream(collection, reader, client=client, progress=None if not args.no_progress else False)
+    return reader.report(written=result.written, skipped=result.skipped), collection
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Embed files into a collection; print a summary."""
     from .ingest.sources import SourceError
+    from .ingest.vectorstores import delete_stale
 
     _check_ingest_args(args)
     started = time.perf_counter()
     try:
-        report = (_ingest_with_ray if args.ray else _ingest_here)(args)
+        report, collection = (_ingest_with_ray if args.ray else _ingest_here)(args)
     except SourceError as exc:
         raise UsageError(f"{exc} (whole batches before this input were written; fix it and run again)") from None
+    if report.bad and not args.skip_bad:  # Ray workers go on past a bad input and report it at the end
+        where, reason = report.bad[0]
+        first = reason if where in reason else f"{where}: {reason}"
+        raise UsageError(
+            f"{first} ({len(report.bad)} bad input(s) in all; the other files were written; fix them and run "
+            "again, or give --skip-bad)"
+        )
+    # Every file read whole is now stored whole: the chunks an edit left behind go.
+    removed = sum(delete_stale(collection, source, ids) for source, ids in report.file_ids.items())
     seconds = time.perf_counter() - started
     for where, reason in report.bad:
         print(f"skipped {where}: {reason}", file=sys.stderr)
     print(
         f"files: {report.files}  chunks: {report.chunks}  added: {report.written}  skipped: {report.skipped}  "
-        f"removed: {report.removed}  bad inputs: {len(report.bad)}  seconds: {seconds:.1f}"
+        f"removed: {removed}  bad inputs: {len(report.bad)}  seconds: {seconds:.1f}"
     )
     return EXIT_OK
 

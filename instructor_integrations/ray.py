@@ -22,17 +22,15 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ._adapter import MODEL_SETTINGS
 from ._optional import require
 from ._validation import check_positive_int, short
+from .ingest.sources import FileIngestReport, Record
 from .settings import EncoderSettings
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .ingest.sources import Record
 
 __all__ = [
     "FileIngestReport",
@@ -240,30 +238,19 @@ class _FileIngester(_ChromaWriter):
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .ingest.sources import BadInput, read_records
+        from .ingest.sources import CountingReader
         from .ingest.vectorstores import ingest_stream
 
-        bad: list[BadInput] = []
-        file_ids: dict[str, list[str]] = {}
-        sources: set[str] = set()
-        chunks = 0
-
-        def records() -> Any:
-            nonlocal chunks
-            paths = [str(path) for path in batch["path"]]
-            for record in read_records(paths, chunker=self.chunker, skip_bad=True, bad=bad, files=file_ids):
-                chunks += 1
-                sources.add(str(record.metadata["source"]).rsplit(":", 1)[0])
-                yield record
-
-        result = ingest_stream(self.collection, records(), batch_size=self.max_batch, progress=False, embed=self._embed)
+        reader = CountingReader([str(path) for path in batch["path"]], chunker=self.chunker, skip_bad=True)
+        result = ingest_stream(self.collection, reader, batch_size=self.max_batch, progress=False, embed=self._embed)
+        report = reader.report(written=result.written, skipped=result.skipped)
         return {
-            "files": np.array([len(sources)]),
-            "chunks": np.array([chunks]),
-            "skipped": np.array([result.skipped]),
-            "written": np.array([result.written]),
-            "bad_json": np.array([json.dumps([[item.where, item.reason] for item in bad])]),
-            "file_ids_json": np.array([json.dumps(file_ids)]),
+            "files": np.array([report.files]),
+            "chunks": np.array([report.chunks]),
+            "skipped": np.array([report.skipped]),
+            "written": np.array([report.written]),
+            "bad_json": np.array([json.dumps(report.bad)]),
+            "file_ids_json": np.array([json.dumps(report.file_ids)]),
         }
 
 
@@ -284,6 +271,14 @@ class _AssignIds:
             ]
         )
         return batch
+
+
+def _ray(address: str | None) -> Any:
+    """The ``ray`` module, connected: to ``address``, or to a local Ray started here when none runs."""
+    ray = require("ray", "ray")
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    return ray
 
 
 def _open_collection(
@@ -412,33 +407,10 @@ def ingest_records_with_ray(
     **kwargs: Any,
 ) -> IngestCounts:
     """Ingest :class:`~instructor_integrations.sources.Record` chunks through Ray (the CLI's ``--ray``)."""
-    ray = require("ray", "ray")
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    ray = _ray(address)
     rows = [{"id": r.id, "text": r.text, _METADATA_COLUMN: json.dumps(r.metadata)} for r in records]
     ds = ray.data.from_items(rows)
     return ingest_to_chroma(ds, collection=collection, host=host, port=port, model=model, id_column="id", **kwargs)
-
-
-@dataclass(frozen=True)
-class FileIngestReport:
-    """What :func:`ingest_files_with_ray` did.
-
-    Attributes:
-        files: Files that gave at least one chunk.
-        chunks: Chunks read.
-        written: Chunks embedded and written in this run.
-        skipped: Chunks whose id was already stored.
-        bad: ``(where, reason)`` of each input that could not be read.
-        file_ids: Each document file read whole, with the ids of its chunks.
-    """
-
-    files: int
-    chunks: int
-    written: int
-    skipped: int
-    bad: list[tuple[str, str]]
-    file_ids: dict[str, list[str]]
 
 
 def ingest_files_with_ray(
@@ -501,9 +473,7 @@ def ingest_files_with_ray(
     check_positive_int(concurrency, "concurrency")
     files = [str(path) for path in iter_paths(paths)]
     encoder_settings = actor_settings(model, settings, **encoder_kwargs)
-    ray = require("ray", "ray")
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    ray = _ray(address)
     instruction = _open_collection(
         collection, host, port, encoder_settings, task, document_instruction, query_instruction
     )

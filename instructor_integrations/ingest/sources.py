@@ -26,7 +26,17 @@ from .loaders import DOCUMENT_SUFFIXES, Section, SourceError, read_file, read_te
 if TYPE_CHECKING:  # pragma: no cover
     from .chunking import Chunker
 
-__all__ = ["TEXT_SUFFIXES", "BadInput", "Record", "SourceError", "chunk_text", "iter_paths", "read_records"]
+__all__ = [
+    "TEXT_SUFFIXES",
+    "BadInput",
+    "CountingReader",
+    "FileIngestReport",
+    "Record",
+    "SourceError",
+    "chunk_text",
+    "iter_paths",
+    "read_records",
+]
 
 # The module's public name, which logging configurations name (the code moved into ingest/).
 logger = logging.getLogger("instructor_integrations.sources")
@@ -51,6 +61,64 @@ class Record:
     id: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileIngestReport:
+    """What an ingest of files did (``instructor-embed ingest``, in one process or on Ray workers).
+
+    Attributes:
+        files: Files that gave at least one chunk.
+        chunks: Chunks read.
+        written: Chunks embedded and written in this run.
+        skipped: Chunks whose id was already stored.
+        bad: ``(where, reason)`` of each input that could not be read.
+        file_ids: Each document file read whole, with the ids of its chunks (to delete what an edit left behind).
+    """
+
+    files: int
+    chunks: int
+    written: int
+    skipped: int
+    bad: list[tuple[str, str]]
+    file_ids: dict[str, list[str]]
+
+
+class CountingReader:
+    """:func:`read_records` over ``paths`` that counts what it yields, for a :class:`FileIngestReport`.
+
+    Iterate it once (into a store writer), then call :meth:`report` with what the writer did.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.txt").write_text("Tides follow the moon.")
+        >>> reader = CountingReader([folder])
+        >>> len(list(reader)), reader.report(written=1, skipped=0).files
+        (1, 1)
+    """
+
+    def __init__(self, paths: Sequence[str | Path], *, chunker: Chunker | None = None, skip_bad: bool = False) -> None:
+        self.paths, self.chunker, self.skip_bad = paths, chunker, skip_bad
+        self.bad: list[BadInput] = []
+        self.file_ids: dict[str, list[str]] = {}
+        self.files: set[str] = set()
+        self.chunks = 0
+
+    def __iter__(self) -> Iterator[Record]:
+        records = read_records(
+            self.paths, chunker=self.chunker, skip_bad=self.skip_bad, bad=self.bad, files=self.file_ids
+        )
+        for record in records:
+            self.chunks += 1
+            self.files.add(str(record.metadata["source"]).rsplit(":", 1)[0])  # a JSONL row's source is file:line
+            yield record
+
+    def report(self, *, written: int, skipped: int) -> FileIngestReport:
+        """The counts of what was read, with what the writer wrote and skipped."""
+        return FileIngestReport(
+            len(self.files), self.chunks, written, skipped, [(b.where, b.reason) for b in self.bad], self.file_ids
+        )
 
 
 def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -> list[str]:

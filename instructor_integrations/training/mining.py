@@ -73,12 +73,16 @@ def mine_hard_negatives(
         by_instructions.setdefault((examples[i].query_instruction, examples[i].document_instruction), []).append(i)
     found = 0
     for (query_instruction, document_instruction), members in by_instructions.items():
-        docs = encoder.encode(documents, document_instruction, batch_size=batch_size)
-        queries = encoder.encode([examples[i].query for i in members], query_instruction, batch_size=batch_size)
-        own = encoder.encode([examples[i].positive for i in members], document_instruction, batch_size=batch_size)
-        docs = _unit(docs)
-        scores = _unit(queries) @ docs.T
-        positive_scores = np.sum(_unit(queries) * _unit(own), axis=1)
+        docs = _unit(encoder.encode(documents, document_instruction, batch_size=batch_size))
+        queries = _unit(encoder.encode([examples[i].query for i in members], query_instruction, batch_size=batch_size))
+        scores = queries @ docs.T
+        if margin is not None:
+            # Each row's positive, from the corpus vectors when it is in the corpus (it usually is).
+            missing = list(dict.fromkeys(examples[i].positive for i in members if examples[i].positive not in index))
+            extra = _unit(encoder.encode(missing, document_instruction, batch_size=batch_size)) if missing else docs[:0]
+            more = {text: extra[k] for k, text in enumerate(missing)}
+            own = np.stack([docs[index[p]] if p in index else more[p] for p in (examples[i].positive for i in members)])
+            positive_scores = np.sum(queries * own, axis=1)
         for row_number, i in enumerate(members):
             row = examples[i]
             excluded = {index[text] for text in positives[(row.query_instruction, row.query)] if text in index}

@@ -116,15 +116,14 @@ def training_datasets(
         sides = [("query", first.query_instruction), ("positive", first.document_instruction)]
         sides += [(f"negative_{k + 1}", first.document_instruction) for k in range(len(first.negatives))]
         columns: dict[str, list[str]] = {column: [] for column, _ in sides}
+        column_prompts: dict[str, str] = {}
         for row in members:
             texts = [row.query, row.positive, *row.negatives]
             for (column, instruction), text in zip(sides, texts, strict=True):
-                columns[column].append(encoder.as_prompt(instruction, text)[1])
-        prompts[name] = {
-            column: prompt
-            for (column, instruction), text in zip(sides, [first.query, first.positive, *first.negatives], strict=True)
-            if (prompt := encoder.as_prompt(instruction, text)[0])
-        }
+                prompt, body = encoder.as_prompt(instruction, text)  # the prompt is the instruction's alone
+                column_prompts[column] = prompt
+                columns[column].append(body)
+        prompts[name] = {column: prompt for column, prompt in column_prompts.items() if prompt}
         groups[name] = datasets.Dataset.from_dict(columns)
     return datasets.DatasetDict(groups), prompts
 

@@ -356,3 +356,19 @@ def test_the_cached_loss_gives_the_gradients_of_the_whole_batch(tiny_encoder: In
     assert plain_grads.keys() == cached_grads.keys() and len(plain_grads) > 5
     for name, grad in plain_grads.items():
         torch.testing.assert_close(cached_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_the_mining_margin_keeps_negatives_below_the_positive(tiny_encoder: InstructorEncoder) -> None:
+    from instructor_integrations.training import mine_hard_negatives
+
+    rows = [TrainingExample("q", "p1", (), QI, DI), TrainingExample("q2", "not in the corpus", (), QI, DI)]
+    corpus = ["p1", *(f"other {i}" for i in range(6))]
+    mined = mine_hard_negatives(tiny_encoder, rows, corpus=corpus, num_negatives=6, margin=0.0)
+    for row in mined:
+        query = tiny_encoder.encode([row.query], QI)[0]
+        positive = tiny_encoder.encode([row.positive], DI)[0]
+        negatives = tiny_encoder.encode(list(row.negatives), DI) if row.negatives else np.zeros((0, query.shape[0]))
+        assert np.all(negatives @ query <= positive @ query + 1e-6)  # unit vectors: dot products are cosines
+    assert sum(len(row.negatives) for row in mined) < 12  # the margin did leave some out
+    none = mine_hard_negatives(tiny_encoder, rows, corpus=corpus, num_negatives=3, margin=2.0)
+    assert all(row.negatives == () for row in none)  # no cosine lies 2 below another
