@@ -23,7 +23,10 @@ Examples:
 
 from __future__ import annotations
 
+import bisect
 import logging
+import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -195,9 +198,59 @@ class Chunker:
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         chunks = _trimmed(self._splitter.chunk_indices(text), 0)
+        if self.markdown and len(chunks) > 1:
+            chunks = self._headings_with_text(text, chunks)
         if self._fits is None or not chunks:
             return chunks
         return self._refit(chunks, self.max_tokens)
+
+    def _tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def _headings_with_text(self, text: str, chunks: list[Chunk]) -> list[Chunk]:
+        """Headings at the end of a chunk (or making up all of it) open the next chunk instead.
+
+        The splitter packs greedily, so a heading can end one chunk while its text starts the next. The
+        heading moves forward; when the next chunk has no room for it, that chunk is cut again with the
+        heading's tokens held back.
+        """
+        queue = deque(chunks)
+        fences = [match.start() for match in _FENCE_LINE.finditer(text)]
+        out: list[Chunk] = []
+        waiting: int | None = None  # where the headings waiting for the next chunk start in ``text``
+        while queue:
+            chunk = queue.popleft()
+            if waiting is not None and chunk.start > waiting:
+                end = chunk.start + len(chunk.text)
+                if self._tokens(text[waiting:end]) <= self.max_tokens:
+                    chunk = Chunk(text[waiting:end], waiting)
+                else:
+                    room = self.max_tokens - self._tokens(text[waiting : chunk.start]) - 1
+                    if room >= 1:
+                        pieces = _trimmed(self._make(room).chunk_indices(chunk.text), chunk.start)
+                        first = pieces[0]
+                        chunk = Chunk(text[waiting : first.start + len(first.text)], waiting)
+                        queue.extendleft(reversed(pieces[1:]))
+                    else:  # the headings take the room: all but the last go on their own
+                        heads = text[waiting : chunk.start]
+                        last = waiting + heads.rstrip().rfind("\n") + 1
+                        if last > waiting:
+                            out.append(Chunk(text[waiting:last].strip(), waiting))
+                            waiting = last
+                            queue.appendleft(chunk)
+                            continue
+                        out.append(Chunk(heads.strip(), waiting))  # one heading too long to share a chunk
+            waiting = None
+            cut = _trailing_headings(chunk.text) if queue else None
+            if cut is not None and bisect.bisect_left(fences, chunk.start + cut) % 2:
+                cut = None  # inside fenced code: not a heading
+            if cut is not None:
+                waiting = chunk.start + cut
+                chunk = Chunk(chunk.text[:cut].rstrip(), chunk.start)
+                if not chunk.text:
+                    continue
+            out.append(chunk)
+        return out
 
     def _refit(self, chunks: list[Chunk], capacity: int) -> list[Chunk]:
         """Cut again, smaller, the chunks that would still be truncated (tokens merge at joins)."""
@@ -220,6 +273,24 @@ class Chunker:
     def split_text(self, text: str) -> list[str]:
         """The chunks of ``text`` as strings."""
         return [chunk.text for chunk in self.split(text)]
+
+
+#: An ATX heading line (``#`` to ``######``).
+HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+
+
+def _trailing_headings(text: str) -> int | None:
+    """Where the heading lines that end ``text`` start, or ``None``."""
+    lines = text.split("\n")
+    at = len(lines)
+    while at > 0 and (not lines[at - 1].strip() or HEADING_LINE.match(lines[at - 1])):
+        at -= 1
+    if at == len(lines):
+        return None
+    while not lines[at].strip():
+        at += 1
+    return sum(len(line) + 1 for line in lines[:at])
 
 
 def _trimmed(indexed: list[tuple[int, str]], offset: int) -> list[Chunk]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .._optional import require
+from .chunking import HEADING_LINE
 
 __all__ = [
     "DOCUMENT_SUFFIXES",
@@ -55,7 +56,7 @@ FORMAT_EXTRAS: dict[str, tuple[str, str]] = {
     ".htm": ("html", "bs4"),
 }
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_HEADING = HEADING_LINE
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 
 
@@ -78,7 +79,9 @@ class Section:
 def read_markdown(text: str) -> list[Section]:
     """Markdown as one section per ATX heading (``#`` to ``######``), outside fenced code.
 
-    Text before the first heading is a section without ``heading``; blank sections are dropped.
+    Text before the first heading is a section without ``heading``; blank sections are dropped. A
+    heading with no text of its own (``# Keys`` followed at once by ``## Rotation``) is kept with the
+    section that follows it, so no section, and no chunk, is a bare heading.
     """
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
@@ -88,8 +91,16 @@ def read_markdown(text: str) -> list[Section]:
 
     def close() -> None:
         body = "\n".join(lines).strip()
-        if body:
-            sections.append(Section(body, {"heading": heading} if heading else {}, markdown=True))
+        if not body:
+            return
+        if heading is not None and all(not line.strip() or _HEADING.match(line) for line in lines):
+            carried.append(body)  # only headings: they open the next section
+            return
+        body = "\n\n".join([*carried, body])
+        carried.clear()
+        sections.append(Section(body, {"heading": heading} if heading else {}, markdown=True))
+
+    carried: list[str] = []
 
     for line in text.splitlines():
         if _FENCE.match(line):
@@ -103,6 +114,8 @@ def read_markdown(text: str) -> list[Section]:
             lines = []
         lines.append(line)
     close()
+    if carried:  # the document ends with headings only: they are its last section
+        sections.append(Section("\n\n".join(carried), {"heading": heading} if heading else {}, markdown=True))
     return sections
 
 

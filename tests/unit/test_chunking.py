@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -125,9 +126,49 @@ def test_split_refuses_a_non_string():
 def test_markdown_sections_follow_the_heading_path_outside_code():
     text = "Preface.\n# A\nalpha\n```\n# not a heading\n```\n## B\nbeta\n### C\n\n## D\ndelta\n# E\n"
     sections = read_markdown(text)
-    assert [s.metadata.get("heading") for s in sections] == [None, "A", "A > B", "A > B > C", "A > D", "E"]
+    # C has no text of its own: it opens D's section; E, the last line, is a section of its own.
+    assert [s.metadata.get("heading") for s in sections] == [None, "A", "A > B", "A > D", "E"]
     assert sections[1].text == "# A\nalpha\n```\n# not a heading\n```"
+    assert sections[3].text == "### C\n\n## D\ndelta"
     assert all(s.markdown for s in sections)
+
+
+def test_a_heading_without_text_opens_the_next_section():
+    sections = read_markdown("# Key management\n\n## Rotation\n\nRun the rotate command.\n")
+    assert [(s.text, s.metadata) for s in sections] == [
+        ("# Key management\n\n## Rotation\n\nRun the rotate command.", {"heading": "Key management > Rotation"})
+    ]
+
+
+def test_a_chunk_never_ends_with_a_heading_whose_text_is_in_the_next():
+    # Greedy packing put "## Rotation" alone in a chunk, its text in the next (found by a user's search).
+    intro = "Intro text here. " * 5
+    body = "To rotate the keys, run the rotate command and wait for the replicas. " * 4
+    text = f"{intro}\n\n## Rotation\n\n{body}\n\n" + "Old keys stay valid for a day. " * 6
+    plain = Chunker(TOKENIZER, 60, markdown=True)
+    chunks = plain.split(text)
+    assert all(count(chunk.text) <= 60 for chunk in chunks)
+    assert_covers(text, chunks)
+    assert not any(chunk.text.startswith("## Rotation") and "\n" not in chunk.text for chunk in chunks)
+    (opening,) = [chunk for chunk in chunks if "## Rotation" in chunk.text]
+    assert opening.text.startswith("## Rotation\n\nTo rotate the keys")
+    assert Chunker(TOKENIZER, 60).split(text) != chunks  # plain text mode leaves "#" lines alone
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["tide", "moon", "\n\n## Spring tides\n\n", "\n# Neap\n", "```"]), max_size=200))
+def test_in_markdown_a_chunk_ends_with_a_heading_only_before_another_heading(words):
+    text = " ".join(words)
+    chunks = Chunker(TOKENIZER, 20, markdown=True, fits=lambda texts: [count(t) <= 20 for t in texts]).split(text)
+    assert all(count(chunk.text) <= 20 for chunk in chunks)
+    assert_covers(text, chunks)
+    heading = re.compile(r"^#{1,6}[ \t]+\S")
+    for chunk, following in itertools.pairwise(chunks):
+        last_line = chunk.start + len(chunk.text) - len(chunk.text.rsplit("\n", 1)[-1])
+        in_code = len(re.findall(r"^[ \t]*```", text[:last_line], re.MULTILINE)) % 2
+        if not in_code and heading.match(chunk.text.rsplit("\n", 1)[-1]):
+            # Only where more headings follow than fit with the text: never a heading cut from its text.
+            assert heading.match(following.text), (chunk.text, following.text)
 
 
 def test_html_keeps_headings_code_and_tables_and_drops_scripts():
