@@ -10,6 +10,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -174,6 +175,7 @@ def _search_parser(commands: Any) -> None:
     search.add_argument(
         "--device", default=None, help="device for the query's embedding: cpu, cuda, cuda:N or mps (default: auto)"
     )
+    search.add_argument("--ids", action="store_true", help="show each hit's chunk id (--json always has them)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -392,7 +394,7 @@ def _ingest_here(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
     from ._adapter import MODEL_SETTINGS
     from .chroma import InstructorEmbeddingFunction
     from .ingest.chunking import Chunker
-    from .ingest.sources import CountingReader
+    from .ingest.sources import CountingReader, FileProgress, iter_paths
     from .ingest.vectorstores import get_collection, ingest_stream
 
     settings = _settings(args)
@@ -407,10 +409,21 @@ def _ingest_here(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
     chunker = Chunker.for_encoder(
         ef.encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
     )
-    reader = CountingReader(args.paths, chunker=chunker, skip_bad=args.skip_bad)
     client = _client(args)  # after every setting is checked: a usage error creates no store
     collection = get_collection(client, args.collection, embedding=ef)
-    result = ingest_stream(collection, reader, client=client, progress=None if not args.no_progress else False)
+    from tqdm.auto import tqdm
+
+    # Files done of all the files (listed before any is read), with the chunks written beside them.
+    files = sum(1 for _ in iter_paths(args.paths))
+    bar = tqdm(total=files, unit="file", desc="Ingesting", disable=args.no_progress or not sys.stderr.isatty())
+    progress = FileProgress(bar, files=files)
+    reader = CountingReader(args.paths, chunker=chunker, skip_bad=args.skip_bad, progress=progress)
+    finished = False
+    try:
+        result = ingest_stream(collection, reader, client=client, progress=progress)
+        finished = True
+    finally:
+        progress.close(finished=finished)
     return reader.report(written=result.written, skipped=result.skipped), collection
 
 
@@ -471,7 +484,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         query_embeddings=ef.embed_query([args.query]), n_results=args.k, include=["documents", "metadatas", "distances"]
     )
     hits = [
-        {"id": i, "score": round(1.0 - float(d), 4), "source": (m or {}).get("source"), "text": t}
+        {
+            "id": i,
+            "score": round(1.0 - float(d), 4),
+            "source": (m or {}).get("source"),
+            "page": (m or {}).get("page"),
+            "heading": (m or {}).get("heading"),
+            "text": t,
+            "metadata": m or {},
+        }
         for i, t, m, d in zip(
             result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
         )
@@ -480,8 +501,26 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps({"query": args.query, "collection": args.collection, "hits": hits}, ensure_ascii=False))
     else:
         for rank, hit in enumerate(hits, 1):
-            print(f"{rank}. {hit['score']:.4f}  {hit['id']}  {hit['source'] or ''}\n   {_snippet(hit['text'])}")
+            print(f"{rank}. {hit['score']:.4f}  {_where(hit)}" + (f"  [{hit['id']}]" if args.ids else ""))
+            print(f"   {_snippet(hit['text'])}")
     return EXIT_OK
+
+
+def _where(hit: dict[str, Any]) -> str:
+    """Where a hit comes from, for people: its file (relative to here when below it), page or heading."""
+    source = str(hit["source"] or "(no source)")
+    path, line = source, ""
+    head, colon, tail = source.rpartition(":")
+    if colon and tail.isdigit():  # a JSONL row: file:line
+        path, line = head, tail
+    with contextlib.suppress(ValueError):
+        path = str(Path(path).relative_to(Path.cwd()))
+    where = f"{path}:{line}" if line else path
+    if hit.get("page") is not None:
+        where += f", page {hit['page']}"
+    if hit.get("heading"):
+        where += f" > {hit['heading']}"
+    return where
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

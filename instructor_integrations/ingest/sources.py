@@ -31,6 +31,7 @@ __all__ = [
     "BadInput",
     "CountingReader",
     "FileIngestReport",
+    "FileProgress",
     "Record",
     "SourceError",
     "chunk_text",
@@ -98,12 +99,21 @@ class CountingReader:
         (1, 1)
     """
 
-    def __init__(self, paths: Sequence[str | Path], *, chunker: Chunker | None = None, skip_bad: bool = False) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        chunker: Chunker | None = None,
+        skip_bad: bool = False,
+        progress: FileProgress | None = None,
+    ) -> None:
         self.paths, self.chunker, self.skip_bad = paths, chunker, skip_bad
         self.bad: list[BadInput] = []
         self.file_ids: dict[str, list[str]] = {}
         self.files: set[str] = set()
         self.chunks = 0
+        #: Told of each chunk read, so that it can count the files whose chunks are all written.
+        self.progress = progress
 
     def __iter__(self) -> Iterator[Record]:
         records = read_records(
@@ -111,14 +121,81 @@ class CountingReader:
         )
         for record in records:
             self.chunks += 1
-            self.files.add(str(record.metadata["source"]).rsplit(":", 1)[0])  # a JSONL row's source is file:line
+            source = str(record.metadata["source"])
+            head, colon, tail = source.rpartition(":")
+            name = head if colon and tail.isdigit() else source  # a JSONL row's source is file:line
+            if self.progress is not None and name not in self.files:
+                self.progress.file_starts(self.chunks - 1)
+            self.files.add(name)
             yield record
+        if self.progress is not None:
+            self.progress.file_starts(self.chunks)  # the last file ends here
 
     def report(self, *, written: int, skipped: int) -> FileIngestReport:
         """The counts of what was read, with what the writer wrote and skipped."""
         return FileIngestReport(
             len(self.files), self.chunks, written, skipped, [(b.where, b.reason) for b in self.bad], self.file_ids
         )
+
+
+class FileProgress:
+    """A progress bar over files that also counts chunks, for :class:`CountingReader` and the store writer.
+
+    The files are counted before any is read (:func:`iter_paths`), so the bar has its total from the
+    start. The writer advances it by the rows it writes (``update``, as on a tqdm bar); a file counts
+    as done once all its chunks are written, and the chunks written so far are shown beside it.
+
+    Examples:
+        >>> from tqdm import tqdm
+        >>> progress = FileProgress(tqdm(disable=True), files=2)
+        >>> progress.file_starts(0); progress.file_starts(3); progress.file_starts(5)  # two files: 3 + 2 chunks
+        >>> progress.update(4); progress.files_done, progress.written
+        (1, 4)
+    """
+
+    def __init__(self, bar: Any, files: int) -> None:
+        self.bar = bar
+        self.bar.total = files
+        self.written = 0
+        self.files_done = 0
+        self._ends: list[int] = []  # where each file read so far ends, in chunks read
+        self._started = False
+
+    @property
+    def disable(self) -> bool:
+        """Whether the bar is hidden (the writer writes smaller batches only for a shown one)."""
+        return bool(self.bar.disable)
+
+    def file_starts(self, chunks_before: int) -> None:
+        """A new file's first chunk is read (or, at the end, the last file ended) after ``chunks_before``."""
+        if self._started:
+            self._ends.append(chunks_before)
+        self._started = True
+        self._advance()
+
+    def update(self, rows: int) -> None:
+        """``rows`` more rows were written (or skipped as stored)."""
+        self.written += rows
+        self._advance()
+
+    def _advance(self) -> None:
+        done = 0
+        while self._ends and self._ends[0] <= self.written:
+            self._ends.pop(0)
+            done += 1
+        self.files_done += done
+        self.bar.set_postfix_str(f"{self.written} chunks", refresh=False)
+        if done:
+            self.bar.update(done)
+        else:
+            self.bar.refresh()
+
+    def close(self, *, finished: bool) -> None:
+        """Close the bar; ``finished``: every file is done (those with no text too), it shows its total."""
+        if finished:
+            self.bar.update(max(0, (self.bar.total or 0) - self.files_done))
+            self.files_done = self.bar.total or 0
+        self.bar.close()
 
 
 def chunk_text(text: str, *, chunk_size: int = 1000, chunk_overlap: int = 200) -> list[str]:

@@ -17,6 +17,7 @@ Requires the ``[chroma]`` extra (plus ``[langchain]`` / ``[llama-index]`` for th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -214,7 +215,8 @@ def ingest_texts(
         skip_existing: ``None`` (the default): skip rows stored with the same text and metadata, without
             embedding them, and update a stored id whose content changed; ``True``: keep whatever is
             stored under an id; ``False``: rewrite every row.
-        progress: Show a progress bar (``None``: on a terminal only).
+        progress: Show a progress bar (``None``: on a terminal only). While it is shown and no
+            ``batch_size`` is given, rows are written 256 at a time, so that it moves as they are embedded.
 
     Returns:
         An :class:`IngestResult`.
@@ -230,6 +232,8 @@ def ingest_texts(
     # A content-hash id names its content: stored means stored unchanged, and the cheaper check says so.
     skip = True if skip_existing is None and given is None else skip_existing
     size = _max_batch(client, batch_size)
+    if batch_size is None and _shown(progress):
+        size = min(size, PROGRESS_BATCH_SIZE)
     rows = [(row_ids[i], items[i], metas[i] if metas else None) for i in range(len(items))]
     result = IngestResult(ids=row_ids)
     with _bar(progress, len(rows)) as bar:
@@ -244,7 +248,7 @@ def ingest_stream(
     batch_size: int | None = None,
     client: Any | None = None,
     skip_existing: bool | None = None,
-    progress: bool | None = None,
+    progress: bool | Any | None = None,
     embed: Callable[[list[str]], Any] | None = None,
 ) -> IngestResult:
     """Add records from an iterable without holding them all in memory.
@@ -261,6 +265,9 @@ def ingest_stream(
     function, as the Ray workers do with an encoder of their own. Everything else (the record and
     metadata checks, the id and skip rules, the batch splitting) is the same write path.
 
+    ``progress`` is :func:`ingest_texts`' rule, or a tqdm bar of the caller's, which is advanced by the
+    rows written (the CLI's, whose total grows as files are read).
+
     Examples:
         >>> import chromadb
         >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
@@ -272,6 +279,8 @@ def ingest_stream(
     """
     started = time.perf_counter()
     size = _max_batch(client, batch_size)
+    if batch_size is None and _shown(progress):
+        size = min(size, PROGRESS_BATCH_SIZE)
     result = IngestResult()
 
     def batches() -> Iterator[list[tuple[str, str, dict[str, Any] | None]]]:
@@ -311,11 +320,24 @@ def _check_records(chunk: list[Any]) -> list[tuple[str, str, dict[str, Any] | No
     return [(ids[i], texts[i], metas[i] or None) for i in range(len(rows))]
 
 
-def _bar(progress: bool | None, total: int | None) -> Any:
+#: Rows per write while a progress bar is shown, so that it moves as the embedding goes on.
+PROGRESS_BATCH_SIZE = 256
+
+
+def _bar(progress: bool | Any | None, total: int | None) -> Any:
+    """A tqdm bar counting rows: ``progress`` itself when it is a bar, else one shown by the rule."""
+    if progress is not None and not isinstance(progress, bool):
+        return contextlib.nullcontext(progress)  # the caller's bar (the CLI's, which also counts files)
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=total, disable=not show, desc="Ingesting", unit="doc")
+    return tqdm(total=total, disable=not show, desc="Ingesting", unit="row")
+
+
+def _shown(progress: bool | Any | None) -> bool:
+    if progress is None:
+        return sys.stderr.isatty()
+    return bool(progress) if isinstance(progress, bool) else not getattr(progress, "disable", False)
 
 
 def _write_rows(

@@ -1,0 +1,124 @@
+"""What a new user meets in the first hour, through the real ``instructor-embed`` process.
+
+Each case here failed for a user trying the package from its docs: search output that showed ids and no
+headings, a progress bar without a total, a model path error written for Python users, and no way to
+re-embed an old collection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("chromadb")
+
+from ..conftest import TINY
+
+pytestmark = pytest.mark.integration
+
+MODEL = ["--model", str(TINY), "--device", "cpu"]
+
+
+def instructor_embed(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed console script when there is one (as a user runs it), else the module."""
+    script = Path(sys.executable).with_name("instructor-embed")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "instructor_integrations.cli"]
+    return subprocess.run(
+        [*command, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "keys.md").write_text(
+        "# Key management\n\n## Rotation\n\nTo rotate the keys, run the rotate command and wait for the replicas.\n"
+    )
+    (folder / "tides.txt").write_text("Tides are caused by the moon's gravity.\n")
+    return folder
+
+
+def test_search_shows_source_heading_and_score_and_ids_only_when_asked(notes: Path, tmp_path: Path) -> None:
+    from instructor_integrations.cli import main
+
+    db = str(tmp_path / "db")
+    assert main(["ingest", str(notes), "--collection", "notes", "--db", db, *MODEL, "--no-progress"]) == 0
+    query = ["search", "how do I rotate the keys?", "--collection", "notes", "--db", "db", "-k", "2"]
+    done = instructor_embed(*query, "--device", "cpu", "--json", cwd=tmp_path)
+    hits = json.loads(done.stdout)["hits"]
+    (keys,) = [hit for hit in hits if hit["source"].endswith("keys.md")]
+    # The heading with no text of its own is stored with the section under it, not as a chunk alone.
+    assert keys["text"].startswith("# Key management\n\n## Rotation\n\nTo rotate")
+    assert keys["heading"] == "Key management > Rotation" and keys["metadata"]["heading"] == keys["heading"]
+    assert len(keys["id"]) == 32
+
+    done = instructor_embed(*query, "--device", "cpu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    rank = next(line for line in lines if "keys.md" in line)
+    score = f"{keys['score']:.4f}"
+    assert rank.split()[:2] == [f"{hits.index(keys) + 1}.", score]
+    assert rank.endswith("notes/keys.md > Key management > Rotation")  # relative to where it was run
+    assert keys["id"] not in done.stdout
+    shown = instructor_embed(*query, "--device", "cpu", "--ids", cwd=tmp_path)
+    assert f"[{keys['id']}]" in shown.stdout
+
+
+def _run_on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``instructor-embed`` with its stderr on a pseudo-terminal (where the bar shows); its output."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    script = Path(sys.executable).with_name("instructor-embed")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "instructor_integrations.cli"]
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # tqdm sizes its bar by it
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_MININTERVAL": "0"}
+    process = subprocess.Popen([*command, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    seen = bytearray()
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not data:
+            break
+        seen.extend(data)
+    out = process.communicate(timeout=300)[0].decode()
+    os.close(leader)
+    return process.returncode, seen.decode("utf-8", "replace") + out
+
+
+def test_the_ingest_bar_counts_files_against_their_total_and_chunks_as_they_are_written(tmp_path: Path) -> None:
+    import re
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"f{i}.txt").write_text(" ".join(f"Sentence {j} of file {i} about the tides." for j in range(120)))
+    argv = ["ingest", "many", "--collection", "many", "--db", "db", *MODEL, "--chunk-tokens", "8"]
+    code, screen = _run_on_a_terminal(argv, tmp_path)
+    assert code == 0, screen[-2000:]
+    chunks = int(re.search(r"chunks: (\d+)", screen).group(1))  # type: ignore[union-attr]
+    assert chunks > 2 * 256  # enough chunks for several writes
+    states = [(int(done), int(total), int(written)) for done, total, written in
+              re.findall(r"(\d+)/(\d+) \[[^\]]*file/s, (\d+) chunks\]", screen)]  # fmt: skip
+    assert states and {total for _, total, _ in states} == {3}  # the total is known from the first line
+    assert "doc" not in screen
+    # It moves while the work goes on: between none and all, files and chunks alike.
+    assert any(0 < done < 3 for done, _, _ in states) and any(0 < written < chunks for *_, written in states)
+    assert states[-1] == (3, 3, chunks)
