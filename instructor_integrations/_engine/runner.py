@@ -132,25 +132,33 @@ class ModelRunner:
                 trust_remote_code=settings.trust_remote_code,
             )
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(self._load_error_message(exc)) from exc
+            where = self._looked_in()
+            raise ModelLoadError(
+                self._load_error_message(where, exc),
+                model=self.settings.model_name_or_path,
+                where=where,
+                cause=f"{type(exc).__name__}: {exc}",
+            ) from exc
         if self.plan.weight_dtype != torch.float32:
             model.to(self.plan.weight_dtype)
         model.eval()
         return model
 
-    def _load_error_message(self, exc: BaseException) -> str:
-        name = self.settings.model_name_or_path
-        path = Path(name).expanduser()
+    def _looked_in(self) -> str:
+        """Where the model was looked for, in words."""
+        path = Path(self.settings.model_name_or_path).expanduser()
         if path.exists():
-            where = f"the local folder {str(path.resolve())!r}"
-        else:
-            from huggingface_hub import constants
+            return f"the local folder {str(path.resolve())!r}"
+        from huggingface_hub import constants
 
-            cache = self.settings.cache_folder or constants.HF_HUB_CACHE
-            offline = bool(self.settings.local_files_only) or env_flag("HF_HUB_OFFLINE")
-            where = f"the Hugging Face cache {cache!r}" + (
-                " only (offline: HF_HUB_OFFLINE or local_files_only is set)" if offline else " and the Hugging Face Hub"
-            )
+        cache = self.settings.cache_folder or constants.HF_HUB_CACHE
+        offline = bool(self.settings.local_files_only) or env_flag("HF_HUB_OFFLINE")
+        return f"the Hugging Face cache {cache!r}" + (
+            " only (offline: HF_HUB_OFFLINE or local_files_only is set)" if offline else " and the Hugging Face Hub"
+        )
+
+    def _load_error_message(self, where: str, exc: BaseException) -> str:
+        name = self.settings.model_name_or_path
         return (
             f"Could not load model {name!r}: looked in {where}. Cause: {type(exc).__name__}: {exc}. "
             "To use a local copy, pass its folder, e.g. InstructorEncoder('/models/instructor-large'), or set "

