@@ -173,7 +173,7 @@ def _search_langchain(
     )
     store = langchain_vectorstore(
         f"eval-{uuid.uuid4().hex[:8]}",
-        embeddings=embeddings,
+        embedding=embeddings,
         client=chroma_client(workdir / "langchain"),
         hnsw=EVAL_HNSW,
     )
@@ -206,7 +206,7 @@ def _search_llama_index(
         encoder=encoder,
     )
     nodes = [TextNode(text=text, id_=doc_id) for doc_id, text in data.corpus.items()]
-    index = llama_index_index(collection, embed_model=embed_model, nodes=nodes, client=client)
+    index = llama_index_index(collection, embedding=embed_model, nodes=nodes, client=client)
     retriever = index.as_retriever(similarity_top_k=min(TOP_K, len(nodes)))
     return {q: [hit.node.node_id for hit in retriever.retrieve(text)] for q, text in data.queries.items()}
 

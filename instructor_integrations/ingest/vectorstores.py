@@ -22,6 +22,7 @@ import logging
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,9 +445,24 @@ def add_texts(
     ).ids
 
 
+def _embedder(embedding: Any | None, old_name: str, old_value: Any | None) -> Any | None:
+    """``embedding=``, the one name of the embedder in every helper; ``old_name=`` still works, with a warning."""
+    if old_value is None:
+        return embedding
+    warnings.warn(
+        f"{old_name}= is deprecated; pass the same object as embedding= (the name every store helper uses)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if embedding is not None:
+        raise TypeError(f"pass either embedding= or {old_name}= (its old name), not both")
+    return old_value
+
+
 def langchain_vectorstore(
     collection_name: str,
     *,
+    embedding: Any | None = None,
     embeddings: Any | None = None,
     client: Any | None = None,
     path: str | Path | None = None,
@@ -459,7 +475,8 @@ def langchain_vectorstore(
 
     Args:
         collection_name: The Chroma collection.
-        embeddings: LangChain embeddings; default ``InstructorEmbeddings(**embedding_kwargs)``.
+        embedding: LangChain embeddings; default ``InstructorEmbeddings(**embedding_kwargs)``.
+        embeddings: The old name of ``embedding`` (deprecated).
         client: An existing Chroma client; else one from ``path`` / ``host`` / ``port``.
         path: Folder of an embedded Chroma.
         host: Host of a Chroma server.
@@ -479,17 +496,18 @@ def langchain_vectorstore(
     """
     langchain_chroma = require("langchain_chroma", "langchain")
     _check_collection_name(collection_name)
-    if embeddings is None:
+    embedding = _embedder(embedding, "embeddings", embeddings)
+    if embedding is None:
         from ..langchain import InstructorEmbeddings
 
-        embeddings = InstructorEmbeddings(**embedding_kwargs)
+        embedding = InstructorEmbeddings(**embedding_kwargs)
     elif embedding_kwargs:
-        raise TypeError(f"pass either embeddings= or embedding settings, not both: {sorted(embedding_kwargs)}")
+        raise TypeError(f"pass either embedding= or embedding settings, not both: {sorted(embedding_kwargs)}")
     if client is None:
         client = chroma_client(path, host=host, port=port)
     return langchain_chroma.Chroma(
         collection_name=collection_name,
-        embedding_function=embeddings,
+        embedding_function=embedding,
         client=client,
         collection_configuration={"hnsw": {"space": "cosine", **(hnsw or {})}},
     )
@@ -504,6 +522,7 @@ def llama_index_vector_store(collection: Any) -> Any:
 def llama_index_index(
     collection: Any,
     *,
+    embedding: Any | None = None,
     embed_model: Any | None = None,
     documents: Sequence[Any] | None = None,
     nodes: Sequence[Any] | None = None,
@@ -517,9 +536,15 @@ def llama_index_index(
     ``nodes`` (inserted as they are), the inserts go in batches within the client's maximum batch size
     (LlamaIndex's ``ChromaVectorStore`` alone would send up to 41,665 rows at once).
 
+    Insertion is idempotent, like :func:`ingest_texts`: a document's nodes get ids from their content
+    (:func:`content_id` of the node's text, with the document's content and the node's place in it), and
+    nodes whose id is stored already are neither embedded nor written again. So running the same code
+    twice stores each document once. Given ``nodes`` keep their own ids, under the same rule.
+
     Args:
         collection: The Chroma collection.
-        embed_model: A LlamaIndex embed model; default ``InstructorEmbedding(**embedding_kwargs)``.
+        embedding: A LlamaIndex embed model; default ``InstructorEmbedding(**embedding_kwargs)``.
+        embed_model: The old name of ``embedding`` (deprecated).
         documents: Optional LlamaIndex documents to insert.
         nodes: Optional LlamaIndex nodes to insert as they are.
         client: The collection's client, to respect its maximum batch size.
@@ -538,41 +563,65 @@ def llama_index_index(
         ... )
         >>> index.as_retriever(similarity_top_k=1).retrieve("What is INSTRUCTOR?")[0].text
         'INSTRUCTOR embeds text.'
+        >>> again = llama_index_index(
+        ...     collection, documents=[Document(text="INSTRUCTOR embeds text.")],
+        ...     model_name="tests/fixtures/tiny-instructor", device="cpu",
+        ... )
+        >>> collection.count()  # the same document, stored once
+        1
     """
     core = require("llama_index.core", "llama-index")
+    embed_model = _embedder(embedding, "embed_model", embed_model)
     if embed_model is None:
         from ..llama_index import InstructorEmbedding
 
         embed_model = InstructorEmbedding(**embedding_kwargs)
     elif embedding_kwargs:
-        raise TypeError(f"pass either embed_model= or embedding settings, not both: {sorted(embedding_kwargs)}")
+        raise TypeError(f"pass either embedding= or embedding settings, not both: {sorted(embedding_kwargs)}")
     store = llama_index_vector_store(collection)
     if documents is not None and nodes is not None:
         raise TypeError("pass either documents= or nodes=, not both")
     if documents is None and nodes is None:
         return core.VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
-    storage = core.StorageContext.from_defaults(vector_store=store)
-    if nodes is not None:
-        return core.VectorStoreIndex(
-            list(nodes),
-            storage_context=storage,
-            embed_model=embed_model,
-            insert_batch_size=_max_batch(client, None),
-            show_progress=show_progress,
-        )
-    # Documents are cut by the model's tokens (nothing truncated) when the embed model can say how.
-    options: dict[str, Any] = {}
-    node_parser = getattr(embed_model, "node_parser", None)
-    if callable(node_parser):
-        try:
-            options["transformations"] = [node_parser()]
-        except TypeError as exc:  # no tokenizer here (a RemoteEncoder): LlamaIndex's own splitter
-            logger.info("Documents split by LlamaIndex's default splitter: %s", exc)
-    return core.VectorStoreIndex.from_documents(
-        list(documents or []),
-        storage_context=storage,
+    given = list(nodes) if nodes is not None else _document_nodes(core, embed_model, documents or [])
+    rows = list({node.node_id: node for node in reversed(given)}.values())[::-1]  # an id repeated: its first node
+    stored = _stored_ids(collection, [node.node_id for node in rows], _max_batch(client, None))
+    if stored:
+        logger.info("%d of %d nodes are stored already: not embedded again", len(stored), len(rows))
+    return core.VectorStoreIndex(
+        [node for node in rows if node.node_id not in stored],
+        storage_context=core.StorageContext.from_defaults(vector_store=store),
         embed_model=embed_model,
         insert_batch_size=_max_batch(client, None),
         show_progress=show_progress,
-        **options,
     )
+
+
+def _document_nodes(core: Any, embed_model: Any, documents: Sequence[Any]) -> list[Any]:
+    """LlamaIndex documents as nodes whose ids come from content: the document's, and the node's place in it."""
+
+    def node_id(place: int, document: Any) -> str:
+        text = document.get_content(metadata_mode=core.schema.MetadataMode.NONE)
+        return content_id(text, {"document_metadata": repr(sorted(document.metadata.items())), "node": place})
+
+    # Documents are cut by the model's tokens (nothing truncated) when the embed model can say how.
+    parser = None
+    node_parser = getattr(embed_model, "node_parser", None)
+    if callable(node_parser):
+        try:
+            parser = node_parser()
+        except TypeError as exc:  # no tokenizer here (a RemoteEncoder): LlamaIndex's own splitter
+            logger.info("Documents split by LlamaIndex's default splitter: %s", exc)
+    if parser is None:
+        parser = core.node_parser.SentenceSplitter()
+    parser.id_func = node_id  # prev/next relationships are built with these ids
+    nodes: list[Any] = parser.get_nodes_from_documents(list(documents))
+    return nodes
+
+
+def _stored_ids(collection: Any, ids: list[str], size: int) -> set[str]:
+    """Which of ``ids`` the collection holds (asked in batches within the client's limit)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), size):
+        found.update(collection.get(ids=ids[start : start + size], include=[])["ids"])
+    return found

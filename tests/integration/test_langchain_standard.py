@@ -44,7 +44,7 @@ class TestLangchainVectorstore(VectorStoreIntegrationTests):
         import chromadb
 
         store = langchain_vectorstore(
-            f"standard-{uuid.uuid4().hex[:12]}", embeddings=self.get_embeddings(), client=chromadb.EphemeralClient()
+            f"standard-{uuid.uuid4().hex[:12]}", embedding=self.get_embeddings(), client=chromadb.EphemeralClient()
         )
         yield store
         store.delete_collection()

@@ -218,10 +218,10 @@ def test_langchain_vectorstore_refuses_mixed_settings() -> None:
     from instructor_integrations.langchain import InstructorEmbeddings
 
     embeddings = InstructorEmbeddings(model_name=str(TINY), device="cpu")
-    with pytest.raises(TypeError, match=r"pass either embeddings= or embedding settings, not both: \['device'\]"):
-        langchain_vectorstore("lc-mixed", embeddings=embeddings, client=chromadb.EphemeralClient(), device="cpu")
+    with pytest.raises(TypeError, match=r"pass either embedding= or embedding settings, not both: \['device'\]"):
+        langchain_vectorstore("lc-mixed", embedding=embeddings, client=chromadb.EphemeralClient(), device="cpu")
     with pytest.raises(ValueError, match="collection name"):
-        langchain_vectorstore("x", embeddings=embeddings, client=chromadb.EphemeralClient())
+        langchain_vectorstore("x", embedding=embeddings, client=chromadb.EphemeralClient())
 
 
 def test_llama_index_index_inserts_within_the_clients_batch_size(ef: InstructorEmbeddingFunction) -> None:
@@ -250,11 +250,64 @@ def test_llama_index_index_refuses_mixed_inputs(ef: InstructorEmbeddingFunction)
 
     model = InstructorEmbedding(model_name=str(TINY), device="cpu")
     with pytest.raises(TypeError) as info:
-        llama_index_index(fresh(ef), embed_model=model, documents=[Document(text="a")], nodes=[])
+        llama_index_index(fresh(ef), embedding=model, documents=[Document(text="a")], nodes=[])
     assert str(info.value) == "pass either documents= or nodes=, not both"
-    with pytest.raises(TypeError, match=r"pass either embed_model= or embedding settings, not both: \['device'\]"):
-        llama_index_index(fresh(ef), embed_model=model, device="cpu")
+    with pytest.raises(TypeError, match=r"pass either embedding= or embedding settings, not both: \['device'\]"):
+        llama_index_index(fresh(ef), embedding=model, device="cpu")
     assert vectorstores.llama_index_vector_store(fresh(ef)).class_name() == "ChromaVectorStore"
+
+
+def test_every_helper_names_the_embedder_embedding_and_the_old_names_still_work(
+    ef: InstructorEmbeddingFunction,
+) -> None:
+    from instructor_integrations.langchain import InstructorEmbeddings
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    lc = InstructorEmbeddings(model_name=str(TINY), device="cpu")
+    li = InstructorEmbedding(model_name=str(TINY), device="cpu")
+    assert langchain_vectorstore("lc-name", embedding=lc, client=chromadb.EphemeralClient()).embeddings is lc
+    assert llama_index_index(fresh(ef), embedding=li)._embed_model is li
+    with pytest.warns(DeprecationWarning, match=r"embeddings= is deprecated; pass the same object as embedding="):
+        store = langchain_vectorstore("lc-old", embeddings=lc, client=chromadb.EphemeralClient())
+    assert store.embeddings is lc
+    with pytest.warns(DeprecationWarning, match=r"embed_model= is deprecated; pass the same object as embedding="):
+        assert llama_index_index(fresh(ef), embed_model=li)._embed_model is li
+    with pytest.raises(TypeError, match=r"pass either embedding= or embed_model= \(its old name\), not both"):
+        llama_index_index(fresh(ef), embedding=li, embed_model=li)
+
+
+def test_llama_index_documents_are_stored_once_however_often_they_are_inserted(
+    ef: InstructorEmbeddingFunction, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_index.core import Document
+
+    from instructor_integrations.llama_index import InstructorEmbedding
+
+    model = InstructorEmbedding(model_name=str(TINY), device="cpu")
+    embedded: list[int] = []
+    real = InstructorEmbedding.get_text_embedding_batch
+
+    def counted(self: InstructorEmbedding, texts: list[str], **kwargs: Any) -> Any:
+        embedded.append(len(texts))
+        return real(self, texts, **kwargs)
+
+    monkeypatch.setattr(InstructorEmbedding, "get_text_embedding_batch", counted)
+    collection = fresh(ef)
+    long = " ".join(f"Sentence {i} about the tides and the moon." for i in range(60))
+    docs = [Document(text="The Danube flows through ten countries."), Document(text=long)]
+    llama_index_index(collection, embedding=model, documents=docs)
+    first = collection.count()
+    assert first > 2 and sum(embedded) == first  # the long document is cut into several nodes
+    again = [Document(text="The Danube flows through ten countries."), Document(text=long), Document(text="New.")]
+    index = llama_index_index(collection, embedding=model, documents=[*again, Document(text="New.")])
+    assert collection.count() == first + 1 and sum(embedded) == first + 1  # only the new document embedded
+    hits = index.as_retriever(similarity_top_k=first + 1).retrieve("the Danube")
+    assert sorted(hit.node.get_content() for hit in hits).count("The Danube flows through ten countries.") == 1
+    # The nodes of a document still point at each other by their stored ids.
+    stored = set(collection.get(include=[])["ids"])
+    for hit in hits:
+        for related in (hit.node.prev_node, hit.node.next_node):
+            assert related is None or related.node_id in stored
 
 
 def test_langchain_vectorstore_opens_the_server_it_is_given(recorder: Recorder) -> None:
@@ -262,7 +315,7 @@ def test_langchain_vectorstore_opens_the_server_it_is_given(recorder: Recorder) 
 
     recorder.result = chromadb.EphemeralClient()
     embeddings = InstructorEmbeddings(model_name=str(TINY), device="cpu")
-    langchain_vectorstore("lc-server", embeddings=embeddings, host="chroma.local", port=9000)
+    langchain_vectorstore("lc-server", embedding=embeddings, host="chroma.local", port=9000)
     assert [(kind, call["host"], call["port"]) for kind, call in recorder.calls] == [("http", "chroma.local", 9000)]
 
 
