@@ -2,7 +2,7 @@
 
 * ``python`` blocks run in order, one namespace per page, in a scratch folder. Hub names of the
   INSTRUCTOR checkpoints become the tiny reference checkpoint; ``all-MiniLM-L6-v2`` the packaged one.
-* ``bash`` blocks: ``instructor-embed`` lines run (same substitutions); ``pip install`` lines are
+* ``bash`` blocks: ``instructor-embed`` lines run in a shell (same substitutions); ``pip install`` lines are
   checked against the extras pyproject.toml declares; any other line fails the test, so every shell
   line in the docs is either run or checked.
 * ``text`` blocks are output samples and ``mermaid`` blocks are pictures: not code.
@@ -60,6 +60,10 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "scifact").symlink_to(FIXTURES / "mini-beir")
     (tmp_path / "banking77").symlink_to(FIXTURES / "mini-classification")
     monkeypatch.chdir(tmp_path)
+    # Chroma keeps one client per path as written: "./.chroma" of the last page is not this page's.
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
     return tmp_path
 
 
@@ -87,10 +91,28 @@ def test_page_code_runs(page: Path, scratch: Path, minilm: str) -> None:
             server.kill()
 
 
+QUICKSTARTS = sorted((ROOT / "docs").glob("quickstart-*.md"))
+
+
+@pytest.mark.parametrize("page", QUICKSTARTS, ids=[page.name for page in QUICKSTARTS])
+def test_a_quickstart_block_that_starts_with_its_imports_runs_alone(page: Path, scratch: Path, minilm: str) -> None:
+    """A block that opens with imports is one a reader copies on its own: it needs no name from the blocks above."""
+    _run_page(page, scratch, minilm, {"__name__": "__docs__"}, [], free_port(), alone=True)
+
+
 def _run_page(
-    page: Path, scratch: Path, minilm: str, namespace: dict[str, object], servers: list[EmbedServer], port: int
+    page: Path,
+    scratch: Path,
+    minilm: str,
+    namespace: dict[str, object],
+    servers: list[EmbedServer],
+    port: int,
+    *,
+    alone: bool = False,
 ) -> None:
     for lang, body in blocks(page):
+        if alone and lang == "python" and body.startswith(("import ", "from ")):
+            namespace = {"__name__": "__docs__"}
         # A page's server runs on a free port: the docs' 8080 becomes it.
         code = substitute(body, minilm).replace("127.0.0.1:8080", f"127.0.0.1:{port}")
         if lang == "python":
@@ -119,9 +141,12 @@ def _run_page(
                     args.pop(model_at)
                     servers.append(EmbedServer(scratch, "--device", "cpu", *args, model=model, port=port).start())
                     continue
-                env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+                # Through a shell, as a user types it (``$(python -c ...)`` included), with this
+                # environment's ``instructor-embed`` and ``python`` first on the PATH.
+                bin_dir = str(Path(sys.executable).parent)
+                env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
                 out = subprocess.run(
-                    [sys.executable, "-m", "instructor_integrations.cli", *argv],
+                    ["bash", "-c", line],
                     capture_output=True,
                     text=True,
                     timeout=600,
