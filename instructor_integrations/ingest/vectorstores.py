@@ -583,7 +583,7 @@ def llama_index_index(
         raise TypeError("pass either documents= or nodes=, not both")
     if documents is None and nodes is None:
         return core.VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
-    given = list(nodes) if nodes is not None else _document_nodes(core, embed_model, documents or [])
+    given = list(nodes) if nodes is not None else _document_nodes(core, embed_model, documents or [], show_progress)
     rows = list({node.node_id: node for node in reversed(given)}.values())[::-1]  # an id repeated: its first node
     stored = _stored_ids(collection, [node.node_id for node in rows], _max_batch(client, None))
     if stored:
@@ -597,7 +597,7 @@ def llama_index_index(
     )
 
 
-def _document_nodes(core: Any, embed_model: Any, documents: Sequence[Any]) -> list[Any]:
+def _document_nodes(core: Any, embed_model: Any, documents: Sequence[Any], show_progress: bool) -> list[Any]:
     """LlamaIndex documents as nodes whose ids come from content: the document's, and the node's place in it."""
 
     def node_id(place: int, document: Any) -> str:
@@ -615,7 +615,7 @@ def _document_nodes(core: Any, embed_model: Any, documents: Sequence[Any]) -> li
     if parser is None:
         parser = core.node_parser.SentenceSplitter()
     parser.id_func = node_id  # prev/next relationships are built with these ids
-    nodes: list[Any] = parser.get_nodes_from_documents(list(documents))
+    nodes: list[Any] = parser.get_nodes_from_documents(list(documents), show_progress=show_progress)
     return nodes
 
 
