@@ -187,3 +187,78 @@ def test_the_performance_guide_is_short_and_its_tables_render() -> None:
         markdown = (ROOT / "docs" / page).read_text("utf-8")
         rendered = mkdocs_hooks.on_page_markdown(markdown)
         assert "<!-- results:" not in rendered and "Measured on" in rendered, page
+
+
+#: Extras for developing this package, not for its users: a page cannot count on them.
+DEVELOPER_EXTRAS = {"test", "docs", "dev"}
+IMPORT = re.compile(r"^(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.MULTILINE)
+
+
+def _distribution(module: str) -> str | None:
+    """The installed distribution (canonical name) that provides ``module``; ``None`` for the standard library."""
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names or top == "instructor_integrations":
+        return None
+    candidates = [canonicalize_name(name) for name in packages_distributions().get(top, [])]
+    assert candidates, f"no installed distribution provides {module!r}"
+    if len(candidates) == 1:
+        return candidates[0]
+    # A namespace package (llama_index): the distribution named after the longest prefix of the module path.
+    parts = module.split(".")
+    for size in range(len(parts), 0, -1):
+        name = canonicalize_name("-".join(parts[:size]))
+        if name in candidates:
+            return name
+    raise AssertionError(f"{module!r} is provided by several distributions: {candidates}")
+
+
+def _requirements_of(specs: list[str]) -> set[str]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    return {canonicalize_name(Requirement(spec).name) for spec in specs}
+
+
+def test_every_package_a_page_imports_is_ours_or_named_on_the_page() -> None:
+    """A reader who installs what the page says can run its code: each import is ours, an extra, or on a pip line."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    extras = data["project"]["optional-dependencies"]
+    ours = _requirements_of(data["project"]["dependencies"]) | {
+        name
+        for extra, specs in extras.items()
+        if extra not in DEVELOPER_EXTRAS
+        for name in _requirements_of(specs)
+        if name != "instructor-integrations"
+    }
+    missing: list[str] = []
+    for page in PAGES:
+        code = {lang: "\n".join(body for kind, body in blocks(page) if kind == lang) for lang in ("python", "bash")}
+        inline = re.findall(r"`(pip install [^`]+)`", FENCE.sub("", page.read_text("utf-8")))
+        named = _requirements_of(
+            [
+                word
+                for line in [*code["bash"].splitlines(), *inline]
+                if line.startswith("pip install ")
+                for word in shlex.split(line.split("  #")[0])[2:]
+                if not word.startswith(("-", "instructor-integrations")) and "://" not in word
+            ]
+        )
+        for match in IMPORT.finditer(code["python"]):
+            module = match.group(1) or match.group(2)
+            distribution = _distribution(module)
+            if distribution is not None and distribution not in ours | named:
+                missing.append(f"{page.name}: {module} ({distribution})")
+    assert not missing, f"imports whose package the page does not name in a pip line: {missing}"
+
+
+def test_the_readme_installs_torch_as_the_install_page_does() -> None:
+    def torch_lines(text: str) -> list[str]:
+        return [line.split("  #")[0].strip() for line in text.splitlines() if line.startswith("pip install torch")]
+
+    readme = torch_lines((ROOT / "README.md").read_text("utf-8"))
+    install = torch_lines((ROOT / "docs" / "install.md").read_text("utf-8"))
+    assert readme and readme == install
