@@ -12,10 +12,11 @@ export NO_MKDOCS_2_WARNING ?= 1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	# -qq: errors only (a mirror's warnings and setuptools' notes would bury the demo's answers).
+	$(PY) -m pip install -qq --upgrade pip
 	# The CPU build of torch first, so that no CUDA build is pulled in.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[all,test,docs,dev]"
+	$(PY) -m pip install -qq torch==2.13.0
+	$(PY) -m pip install -qq -e ".[all,test,docs,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
