@@ -52,6 +52,31 @@ def check_pip(line: str) -> None:
     assert line.startswith("pip install "), line
 
 
+#: The old wrappers' imports, and the one line the migration page says replaces each.
+MIGRATED_IMPORTS = {
+    "from langchain_community.embeddings import HuggingFaceInstructEmbeddings": (
+        "from instructor_integrations.langchain import InstructorEmbeddings as HuggingFaceInstructEmbeddings"
+    ),
+    "from llama_index.embeddings.instructor import InstructorEmbedding": (
+        "from instructor_integrations.llama_index import InstructorEmbedding"
+    ),
+    "from chromadb.utils.embedding_functions import InstructorEmbeddingFunction": (
+        "from instructor_integrations.chroma import InstructorEmbeddingFunction"
+    ),
+    "from InstructorEmbedding import INSTRUCTOR": "from instructor_integrations import INSTRUCTOR",
+}
+
+
+def migrated(code: str, page: str) -> str:
+    """A ``# before`` block (the old wrappers' code) with its one old import replaced as the page says."""
+    lines = code.splitlines()
+    old = [line for line in lines if line in MIGRATED_IMPORTS]
+    assert len(old) == 1, f"a before block imports exactly one old wrapper: {old}"
+    new = MIGRATED_IMPORTS[old[0]]
+    assert f"`{new}`" in page.replace("\n", " "), f"the page does not tell the reader to write {new!r}"
+    return "\n".join(new if line == old[0] else line for line in lines)
+
+
 @pytest.fixture
 def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "notes").mkdir()
@@ -115,6 +140,8 @@ def _run_page(
             namespace = {"__name__": "__docs__"}
         # A page's server runs on a free port: the docs' 8080 becomes it.
         code = substitute(body, minilm).replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        if lang == "python" and body.startswith("# before"):
+            code = migrated(code, page.read_text("utf-8"))
         if lang == "python":
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(code, f"{page.name}:block", "exec"), namespace)
@@ -236,7 +263,8 @@ def test_every_package_a_page_imports_is_ours_or_named_on_the_page() -> None:
     }
     missing: list[str] = []
     for page in PAGES:
-        code = {lang: "\n".join(body for kind, body in blocks(page) if kind == lang) for lang in ("python", "bash")}
+        found = [(kind, body) for kind, body in blocks(page) if not body.startswith("# before")]  # the old code
+        code = {lang: "\n".join(body for kind, body in found if kind == lang) for lang in ("python", "bash")}
         inline = re.findall(r"`(pip install [^`]+)`", FENCE.sub("", page.read_text("utf-8")))
         named = _requirements_of(
             [
@@ -262,3 +290,38 @@ def test_the_readme_installs_torch_as_the_install_page_does() -> None:
     readme = torch_lines((ROOT / "README.md").read_text("utf-8"))
     install = torch_lines((ROOT / "docs" / "install.md").read_text("utf-8"))
     assert readme and readme == install
+
+
+def test_the_migration_pages_before_blocks_are_what_the_old_wrappers_accept() -> None:
+    """Each ``# before`` block calls an old wrapper only with arguments its published release takes.
+
+    The record, tests/fixtures/old-wrappers.json, is read from the wheels by scripts/old_wrapper_signatures.py;
+    Chroma's old function is the one chromadb still ships.
+    """
+    import ast
+    import inspect
+    import json
+
+    from chromadb.utils.embedding_functions import InstructorEmbeddingFunction as ChromasOwn
+
+    record = json.loads((FIXTURES / "old-wrappers.json").read_text("utf-8"))
+    chroma = list(inspect.signature(ChromasOwn.__init__).parameters)[1:]
+    record["InstructorEmbeddingFunction"] = {"positional": chroma, "keywords": chroma}
+    before = [body for lang, body in blocks(ROOT / "docs" / "migration.md") if body.startswith("# before")]
+    assert len(before) == 4  # LangChain, LlamaIndex, Chroma, INSTRUCTOR
+    checked: set[str] = set()
+    for body in before:
+        for node in ast.walk(ast.parse(body)):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            # A method call is an INSTRUCTOR model's in the block that imports INSTRUCTOR (its only object).
+            name = func.id if isinstance(func, ast.Name) else f"INSTRUCTOR.{func.attr}"
+            if name not in record or (isinstance(func, ast.Attribute) and "import INSTRUCTOR" not in body):
+                continue
+            accepted = record[name]
+            assert len(node.args) <= len(accepted["positional"]), f"{ast.unparse(node)}: too many positional arguments"
+            unknown = {kw.arg for kw in node.keywords} - set(accepted["keywords"])
+            assert not unknown, f"{ast.unparse(node)}: the old {name} takes no {unknown}"
+            checked.add(name)
+    assert checked == set(record), f"calls checked: {checked}"
