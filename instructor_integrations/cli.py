@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import ModelLoadError
+from .errors import ModelLoadError, UnknownPresetError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ingest.sources import FileIngestReport
@@ -291,6 +291,22 @@ def _serve_parser(commands: Any) -> None:
     serve.add_argument("--access-log", action="store_true", help="log each request's method, path and status")
 
 
+def _tasks_parser(commands: Any) -> None:
+    """The ``tasks`` command's options."""
+    tasks = commands.add_parser(
+        "tasks",
+        help="list the instruction presets that --task takes, with their instructions",
+        description=(
+            "The names --task takes (case-insensitive; a trailing category word may be left out, so "
+            "'banking77' finds Banking77Classification), with the instructions each gives. 'retrieval' is "
+            "the generic pair. The three checkpoints have their own sets; any other model takes instructor-large's."
+        ),
+    )
+    tasks.add_argument("--model", default=None, help="whose instruction set (default: hkunlp/instructor-large)")
+    tasks.add_argument("--category", default=None, help="only this category, e.g. retrieval, classification, sts")
+    tasks.add_argument("--json", action="store_true", help="print JSON lines: name, category, instructions")
+
+
 def _demo_parser(commands: Any) -> None:
     """The ``demo`` command's options."""
     demo = commands.add_parser("demo", help="build a small Chroma and query it through LangChain, LlamaIndex, Chroma")
@@ -347,8 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instructor-embed",
         description=(
-            "INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, reembed, search, eval, serve, "
-            "finetune, demo."
+            "INSTRUCTOR embeddings for Chroma, LangChain and LlamaIndex: ingest, reembed, search, eval, tasks, "
+            "serve, finetune, demo."
         ),
         epilog="Exit codes: 0 ok, 1 failed at run time, 2 bad usage or input, 130 interrupted.",
     )
@@ -360,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         _reembed_parser,
         _search_parser,
         _eval_parser,
+        _tasks_parser,
         _serve_parser,
         _finetune_parser,
         _demo_parser,
@@ -694,6 +711,32 @@ def _demo_model(requested: str | None, device: str | None) -> tuple[str, str | N
     return fallback, note
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """List the instruction presets of a model's instruction set."""
+    from .instructions import GENERIC_RETRIEVAL, get_preset, list_presets, preset_model_for
+
+    names = list_presets(args.model)
+    categories = sorted({get_preset(name, args.model).category for name in names})
+    if args.category is not None and args.category not in categories:
+        raise UsageError(f"--category {args.category!r} is not one of: {', '.join(categories)}")
+    rows = [("retrieval", "generic", GENERIC_RETRIEVAL.query, GENERIC_RETRIEVAL.document)]
+    for name in names:
+        preset = get_preset(name, args.model)
+        rows.append((preset.name, preset.category, preset.query, preset.document))
+    if args.category is not None:  # the generic pair is a retrieval one
+        rows = [row for row in rows if args.category == (row[1] if row[1] != "generic" else "retrieval")]
+    if args.json:
+        for name, category, query, document in rows:
+            print(json.dumps({"name": name, "category": category, "query": query, "document": document}))
+        return EXIT_OK
+    print(f"instruction presets of {preset_model_for(args.model)} for --task (case-insensitive):")
+    width = max(len(row[0]) for row in rows)
+    for name, category, query, document in rows:
+        said = f"{document!r}" if query == document else f"document {document!r}, query {query!r}"
+        print(f"  {name:<{width}}  {category:<19}  {said}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build an embedded Chroma from the packaged corpus and query it through every framework."""
     from llama_index.core.schema import TextNode
@@ -845,6 +888,7 @@ COMMANDS = {
     "reembed": cmd_reembed,
     "search": cmd_search,
     "eval": cmd_eval,
+    "tasks": cmd_tasks,
     "serve": cmd_serve,
     "finetune": cmd_finetune,
     "demo": cmd_demo,
@@ -870,6 +914,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UnknownPresetError as exc:  # said for a command line: its options, its command that lists them
+        close = f" Close matches: {', '.join(exc.close)}." if exc.close else ""
+        print(
+            f"instructor-embed {args.command}: error: --task {exc.dataset!r} has no instruction preset (the "
+            f"instructions of {exc.model}).{close} `instructor-embed tasks` lists them all; or give "
+            "--document-instruction (and --query-instruction) instead.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except ValueError as exc:  # a value the user gave, refused by the library (a TypeError would be a bug here)
         print(f"instructor-embed {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -878,6 +931,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ModelLoadError as exc:
         print(f"instructor-embed {args.command}: failed: {_model_load_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a Unix tool does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit would fail again
         return EXIT_FAILED
     except (OSError, RuntimeError) as exc:
         print(f"instructor-embed {args.command}: failed: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ __all__ = [
     "RemoteEncoderError",
     "RemoteRequestError",
     "ServerUnavailableError",
+    "UnknownPresetError",
 ]
 
 
@@ -32,6 +33,24 @@ class ModelLoadError(OSError):
     ) -> None:
         super().__init__(message)
         self.model, self.where, self.cause = model, where, cause
+
+
+class UnknownPresetError(ValueError):
+    """A task or dataset name that has no instruction preset.
+
+    ``dataset`` is the name given, ``model`` the checkpoint whose instructions were searched, and
+    ``close`` the nearest names (``"retrieval"``, the generic pair, among them), so a program such as
+    the CLI can say it in its own words.
+
+    Examples:
+        >>> error = UnknownPresetError("no preset", dataset="scifcat", model="x", close=["SciFact"])
+        >>> isinstance(error, ValueError), error.close
+        (True, ['SciFact'])
+    """
+
+    def __init__(self, message: str, *, dataset: str, model: str, close: list[str]) -> None:
+        super().__init__(message)
+        self.dataset, self.model, self.close = dataset, model, close
 
 
 class NonFiniteEmbeddingError(RuntimeError):

@@ -29,6 +29,7 @@ from typing import Any
 
 from ._checkpoint import DEFAULT_PRESET_MODEL, INSTRUCTOR_HUB_NAMES, detect_checkpoint
 from ._validation import short
+from .errors import UnknownPresetError
 
 __all__ = [
     "DEFAULT_PRESET_MODEL",
@@ -230,7 +231,7 @@ def get_preset(dataset: str, model_name: str | None = None) -> TaskPreset:
 
     Raises:
         TypeError: ``dataset`` is not a str.
-        ValueError: Unknown dataset; the message lists the close matches.
+        UnknownPresetError: Unknown dataset (a ``ValueError``); the message lists the close matches.
 
     Examples:
         >>> get_preset("banking77").document
@@ -252,9 +253,12 @@ def get_preset(dataset: str, model_name: str | None = None) -> TaskPreset:
     # A model that is not one of the three checkpoints takes instructor-large's set: say so, by its name.
     other = model_name is not None and not detect_checkpoint(model_name).instructor
     whose = f"the instructions of {model}" + (f", used for {model_name}" if other else "")
-    raise ValueError(
+    raise UnknownPresetError(
         f"no instruction preset for dataset {dataset!r} ({whose}).{hint} "
-        "See instructor_integrations.instructions.list_presets(), or give the instructions themselves."
+        "See instructor_integrations.instructions.list_presets(), or give the instructions themselves.",
+        dataset=dataset,
+        model=model if not other else f"{model}, used for {model_name}",
+        close=close,
     )
 
 

@@ -178,6 +178,9 @@ def test_a_misspelt_task_suggests_retrieval_and_names_whose_instructions(tmp_pat
     assert done.returncode == 2, done.stderr
     assert "Close matches: retrieval, " in done.stderr
     assert f"the instructions of hkunlp/instructor-large, used for {minilm}" in done.stderr
+    # A command line's way forward, not a Python one.
+    assert "`instructor-embed tasks` lists them all" in done.stderr and "--document-instruction" in done.stderr
+    assert "instructor_integrations.instructions" not in done.stderr
 
 
 def test_a_wrong_collection_name_lists_the_existing_ones(tmp_path: Path) -> None:

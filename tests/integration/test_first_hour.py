@@ -214,3 +214,44 @@ def test_reembed_refuses_what_it_cannot_do_before_writing(tmp_path: Path, capsys
     assert "holds 1 row(s) without text (e.g. id 'vector-only')" in capsys.readouterr().err
     names = {c if isinstance(c, str) else c.name for c in chromadb.PersistentClient(path=str(db)).list_collections()}
     assert names == {"old"}  # no new collection, not even an empty one
+
+
+def test_tasks_lists_every_preset_with_the_instructions_task_gives(tmp_path: Path) -> None:
+    from instructor_integrations.instructions import GENERIC_RETRIEVAL, get_preset, list_presets
+
+    done = instructor_embed("tasks", "--model", "hkunlp/instructor-base", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    generic = {"query": GENERIC_RETRIEVAL.query, "document": GENERIC_RETRIEVAL.document}
+    assert rows[0] == {"name": "retrieval", "category": "generic", **generic}
+    assert [row["name"] for row in rows[1:]] == list_presets("hkunlp/instructor-base")
+    for row in rows[1:]:  # what --task NAME gives, for this model's own set
+        preset = get_preset(row["name"], "hkunlp/instructor-base")
+        assert (row["category"], row["query"], row["document"]) == (preset.category, preset.query, preset.document)
+
+    sts = instructor_embed("tasks", "--category", "sts", cwd=tmp_path)
+    listed = [line.split()[0] for line in sts.stdout.splitlines()[1:]]
+    assert listed == list_presets(category="sts") and "STSBenchmark" in listed
+    bad = instructor_embed("tasks", "--category", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "--category 'nope' is not one of: classification, clustering" in bad.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ: a pipe smaller than the listing, so the writer waits
+    except OSError:
+        pytest.skip("this system cannot size a pipe (F_SETPIPE_SZ)")
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "instructor_integrations.cli", "tasks"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.readline().startswith(b"instruction presets of")
+    # As `| head -1` does: the reader is gone while the listing is still being written.
+    assert listing.wait(timeout=120) == 1
+    assert listing.stderr is not None and listing.stderr.read() == b""  # no "Broken pipe", no traceback

@@ -66,6 +66,12 @@ def test_unknown_dataset_lists_close_matches() -> None:
     with pytest.raises(ValueError, match="SciFact") as info:
         ins.get_preset("SciFakt")
     assert "no instruction preset for dataset 'SciFakt'" in str(info.value)
+    # The parts, for a program (the CLI) that says it in its own words.
+    from instructor_integrations.errors import UnknownPresetError
+
+    assert isinstance(info.value, UnknownPresetError)
+    assert (info.value.dataset, info.value.model) == ("SciFakt", "hkunlp/instructor-large")
+    assert "SciFact" in info.value.close
 
 
 def test_symmetric_flag_and_list() -> None:
