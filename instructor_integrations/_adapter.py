@@ -1,4 +1,4 @@
-"""What the three framework adapters share: instruction resolution and the shared encoder.
+"""What the framework adapters share: instruction resolution and the shared encoder.
 
 Adapters translate framework calls into :class:`~instructor_integrations.encoder.InstructorEncoder`
 calls; the settings they accept are resolved here, once, the same way for all of them.

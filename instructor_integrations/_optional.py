@@ -31,6 +31,7 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "datasets": "train",
     "accelerate": "train",
     "peft": "lora",
+    "haystack": "haystack",
 }
 
 

@@ -34,6 +34,18 @@ WRAPPERS = [
         "from llama_index.embeddings.instructor import InstructorEmbedding",
     ),
     (
+        "instructor-embedders-haystack==0.4.1",
+        "haystack_integrations/components/embedders/instructor_embedders/instructor_text_embedder.py",
+        "InstructorTextEmbedder",
+        "from haystack_integrations.components.embedders.instructor_embedders import InstructorTextEmbedder",
+    ),
+    (
+        "instructor-embedders-haystack==0.4.1",
+        "haystack_integrations/components/embedders/instructor_embedders/instructor_document_embedder.py",
+        "InstructorDocumentEmbedder",
+        "from haystack_integrations.components.embedders.instructor_embedders import InstructorDocumentEmbedder",
+    ),
+    (
         "InstructorEmbedding==1.0.1",
         "InstructorEmbedding/instructor.py",
         "INSTRUCTOR.encode",
@@ -66,7 +78,7 @@ def accepted(source: str, name: str) -> dict[str, list[str]]:
 def main(wheels: list[str]) -> None:
     if not wheels:
         folder = tempfile.mkdtemp()
-        specs = [spec for spec, *_ in WRAPPERS]
+        specs = sorted({spec for spec, *_ in WRAPPERS})
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", folder, *specs], check=True)
         wheels = [str(p) for p in sorted(Path(folder).glob("*.whl"))]
     record = {}

@@ -1,4 +1,4 @@
-"""One name per concept across the three adapters; each framework's legacy names keep working."""
+"""One name per concept across the adapters; each framework's legacy names keep working."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ CANONICAL = {
 
 def adapters(settings: dict):
     from instructor_integrations.chroma import InstructorEmbeddingFunction
+    from instructor_integrations.haystack import InstructorDocumentEmbedder
     from instructor_integrations.langchain import InstructorEmbeddings
     from instructor_integrations.llama_index import InstructorEmbedding
 
@@ -34,15 +35,16 @@ def adapters(settings: dict):
         "langchain": InstructorEmbeddings(**settings),
         "llama_index": InstructorEmbedding(**settings),
         "chroma": InstructorEmbeddingFunction(**settings),
+        "haystack": InstructorDocumentEmbedder(**settings),
     }
 
 
-def test_the_three_adapters_take_the_same_canonical_settings():
+def test_the_adapters_take_the_same_canonical_settings():
     built = adapters(CANONICAL)
     for name, adapter in built.items():
         for key in ("document_instruction", "query_instruction", "batch_size", "show_progress_bar"):
             assert getattr(adapter, key) == CANONICAL[key], (name, key)
-    encoders = {name: (a.instructor_encoder if name != "chroma" else a.encoder) for name, a in built.items()}
+    encoders = {name: getattr(a, "instructor_encoder", None) or a.encoder for name, a in built.items()}
     assert len({id(encoder) for encoder in encoders.values()}) == 1  # one shared encoder for these settings
     (encoder,) = set(encoders.values())
     assert (encoder.max_seq_length, encoder.precision, encoder.instructor_pooling) == (128, "exact", True)
@@ -51,6 +53,10 @@ def test_the_three_adapters_take_the_same_canonical_settings():
     np.testing.assert_allclose(built["langchain"].embed_documents(texts), expected, atol=1e-6)
     np.testing.assert_allclose(built["llama_index"].get_text_embedding_batch(texts), expected, atol=1e-6)
     np.testing.assert_allclose(np.asarray(built["chroma"](texts)), expected, atol=1e-6)
+    from haystack import Document
+
+    embedded = built["haystack"].run([Document(content=t) for t in texts])["documents"]
+    np.testing.assert_allclose([d.embedding for d in embedded], expected, atol=1e-6)
 
 
 def test_legacy_names_still_work_and_read_back():

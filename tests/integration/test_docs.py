@@ -64,6 +64,8 @@ MIGRATED_IMPORTS = {
         "from instructor_integrations.chroma import InstructorEmbeddingFunction"
     ),
     "from InstructorEmbedding import INSTRUCTOR": "from instructor_integrations import INSTRUCTOR",
+    "from haystack_integrations.components.embedders.instructor_embedders import InstructorDocumentEmbedder, "
+    "InstructorTextEmbedder": "from instructor_integrations.haystack import InstructorDocumentEmbedder, InstructorTextEmbedder",
 }
 
 
@@ -308,7 +310,7 @@ def test_the_migration_pages_before_blocks_are_what_the_old_wrappers_accept() ->
     chroma = list(inspect.signature(ChromasOwn.__init__).parameters)[1:]
     record["InstructorEmbeddingFunction"] = {"positional": chroma, "keywords": chroma}
     before = [body for lang, body in blocks(ROOT / "docs" / "migration.md") if body.startswith("# before")]
-    assert len(before) == 4  # LangChain, LlamaIndex, Chroma, INSTRUCTOR
+    assert len(before) == 5  # LangChain, LlamaIndex, Chroma, Haystack, INSTRUCTOR
     checked: set[str] = set()
     for body in before:
         for node in ast.walk(ast.parse(body)):
