@@ -32,6 +32,7 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "accelerate": "train",
     "peft": "lora",
     "haystack": "haystack",
+    "mteb": "mteb",
 }
 
 

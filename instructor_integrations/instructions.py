@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 PRESET_MODELS = INSTRUCTOR_HUB_NAMES
-_CATEGORY_SUFFIXES = ("retrieval", "classification", "clustering", "reranking")
+_CATEGORY_SUFFIXES = ("retrieval", "classification", "clustering", "reranking", "summarization")
 
 
 @dataclass(frozen=True)
@@ -223,11 +223,36 @@ def list_presets(model_name: str | None = None, category: str | None = None) -> 
     return sorted(name for name, entry in entries.items() if category is None or entry["category"] == category)
 
 
+#: MTEB tasks renamed since the authors' evaluation, whose data is the same task's -> the name they used.
+_MTEB_RENAMES = {
+    "arxivhierarchicalclusteringp2p": "ArxivClusteringP2P",
+    "arxivhierarchicalclusterings2s": "ArxivClusteringS2S",
+}
+#: A later MTEB version of a task (``STS22.v2``, ``Touche2020Retrieval.v3``) or its hard-negatives subset
+#: (``FEVERHardNegatives``): the same task, so the same instructions.
+_MTEB_VARIANT = re.compile(r"(?:HardNegatives)?(?:\.v\d+)?$", re.IGNORECASE)
+
+
+def _base_task(dataset: str) -> str | None:
+    """The task that ``dataset`` is a later MTEB version, subset or new name of, if it is one."""
+    base = _MTEB_VARIANT.sub("", dataset.strip())
+    base = _MTEB_RENAMES.get(_norm(base), base)
+    return base if base != dataset.strip() else None
+
+
+def _find(entries: dict[str, dict[str, str]], dataset: str) -> str | None:
+    """The key of ``entries`` that ``dataset`` names (either may carry a trailing category word)."""
+    wanted = _aliases(dataset) - {""}
+    return next((key for key in entries if wanted & _aliases(key)), None)
+
+
 def get_preset(dataset: str, model_name: str | None = None) -> TaskPreset:
     """Look up the authors' instruction(s) for ``dataset`` and ``model_name``.
 
     Names match case-insensitively, ignoring punctuation and a trailing category word
-    (``"banking77"`` finds ``Banking77Classification``).
+    (``"banking77"`` finds ``Banking77Classification``). A later MTEB version of a task (``STS22.v2``),
+    its ``HardNegatives`` subset or its new name (``ArXivHierarchicalClusteringP2P``) takes the
+    instructions of the task the authors evaluated.
 
     Raises:
         TypeError: ``dataset`` is not a str.
@@ -241,12 +266,13 @@ def get_preset(dataset: str, model_name: str | None = None) -> TaskPreset:
         raise TypeError(f"dataset must be a str, got {type(dataset).__name__}: {short(dataset)}")
     model = preset_model_for(model_name)
     entries: dict[str, dict[str, str]] = _data()["models"][model]
-    wanted = _norm(dataset)
-    for key, entry in entries.items():
-        if wanted and wanted in _aliases(key):
-            query = entry.get("query", entry.get("instruction", ""))
-            document = entry.get("document", entry.get("instruction", ""))
-            return TaskPreset(key, entry["category"], model, query, document, entry.get("source", ""))
+    base = _base_task(dataset)
+    key = _find(entries, dataset) or (_find(entries, base) if base is not None else None)
+    if key is not None:
+        entry = entries[key]
+        query = entry.get("query", entry.get("instruction", ""))
+        document = entry.get("document", entry.get("instruction", ""))
+        return TaskPreset(key, entry["category"], model, query, document, entry.get("source", ""))
     # "retrieval" (the generic pair of every adapter's task=) is a choice too, and the likeliest one.
     close = difflib.get_close_matches(dataset, ["retrieval", *entries], n=5, cutoff=0.5)
     hint = f" Close matches: {', '.join(close)}." if close else ""

@@ -175,7 +175,22 @@ def finetune_table(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def mteb_table(data: dict[str, Any]) -> str:
+    rows = [
+        "| task | metric | MTEB's harness | this package's evaluation | published |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in data["results"]:
+        rows.append(
+            f"| {row['task']} | {row['metric']} | {row['mteb_harness']:.2f} | {row['package_evaluation']:.2f} "
+            f"| {row['published']:.2f} |"
+        )
+    rows += ["", f"{data['model']} through `InstructorMTEBModel`, mteb {data['mteb']}."]
+    return "\n".join(rows)
+
+
 RENDERERS = {
+    "mteb": mteb_table,
     "finetune": finetune_table,
     "chunking": chunking_table,
     "serve_load": serve_load_table,

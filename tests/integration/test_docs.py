@@ -86,6 +86,7 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "notes" / "bees.txt").write_text("Bees dance to tell where flowers are.\n")
     (tmp_path / "scifact").symlink_to(FIXTURES / "mini-beir")
     (tmp_path / "banking77").symlink_to(FIXTURES / "mini-classification")
+    (tmp_path / "stsbenchmark").symlink_to(FIXTURES / "mini-sts")
     monkeypatch.chdir(tmp_path)
     # Chroma keeps one client per path as written: "./.chroma" of the last page is not this page's.
     from chromadb.api.shared_system_client import SharedSystemClient

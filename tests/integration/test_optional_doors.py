@@ -15,6 +15,7 @@ DOORS = {
     "instructor_integrations.llama_index": ("llama_index", "llama-index"),
     "instructor_integrations.chroma": ("chromadb", "chroma"),
     "instructor_integrations.haystack": ("haystack", "haystack"),
+    "instructor_integrations.mteb": ("mteb", "mteb"),
 }
 
 
