@@ -288,6 +288,11 @@ def _serve_parser(commands: Any) -> None:
     serve.add_argument(
         "--max-queued-rows", type=int, default=16384, help="rows waiting before 503 (default: %(default)s)"
     )
+    serve.add_argument(
+        "--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="after SIGTERM, how long accepted requests may take to be answered; those still running then get "
+        "503 shutting_down (default: %(default)s)",
+    )  # fmt: skip
     serve.add_argument("--access-log", action="store_true", help="log each request's method, path and status")
 
 
@@ -812,6 +817,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _positive(args.num_workers, "--workers")
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if not args.graceful_timeout > 0:
+        raise UsageError(f"--graceful-timeout must be a positive number of seconds, got {args.graceful_timeout}")
     encoder_settings = _settings(args, show_progress_bar=False)
     names = args.served_model_name or [encoder_settings.model_name_or_path]
     settings = ServerSettings(
@@ -829,7 +836,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return InstructorEncoder.from_settings(encoder_settings)
 
     logging.getLogger("uvicorn.access").disabled = not args.access_log
-    run_server(load, settings, host=args.host, port=args.port)
+    run_server(load, settings, host=args.host, port=args.port, graceful_seconds=args.graceful_timeout)
     return EXIT_OK
 
 

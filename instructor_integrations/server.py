@@ -410,6 +410,18 @@ class _Service:
                 503, "the server is shutting down", type="server_error", code="shutting_down",
                 headers={"Retry-After": "5"},
             ) from None  # fmt: skip
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when its graceful shutdown time is over: the
+            # client is told so (and may retry elsewhere), instead of the 500 a cancelled handler would get.
+            task = asyncio.current_task()
+            if task is None or not hasattr(task, "uncancel"):  # Python 3.10: let the cancellation through
+                raise
+            task.uncancel()
+            logger.warning("A request of %d row(s) was cut off by the shutdown: answered 503", len(parsed.texts))
+            raise ApiError(
+                503, "the server shut down before this request was embedded", type="server_error",
+                code="shutting_down", headers={"Retry-After": "5", "Connection": "close"},
+            ) from None  # fmt: skip
         except (TypeError, ValueError) as exc:
             raise ApiError(400, str(exc), param="input") from None
         except NonFiniteEmbeddingError as exc:
@@ -581,7 +593,7 @@ def run_server(
         host=host,
         port=port,
         log_config=None,  # the application's logging (no bodies are logged: uvicorn logs method and path)
-        timeout_graceful_shutdown=None if math.isinf(graceful_seconds) else int(graceful_seconds),
+        timeout_graceful_shutdown=None if math.isinf(graceful_seconds) else max(1, math.ceil(graceful_seconds)),
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
