@@ -70,13 +70,20 @@ MIGRATED_IMPORTS = {
 
 
 def migrated(code: str, page: str) -> str:
-    """A ``# before`` block (the old wrappers' code) with its one old import replaced as the page says."""
+    """A ``# before`` block (the old wrappers' code) with its one old import replaced as the page says.
+
+    The import is found as Python reads it (a formatter may wrap it over several lines).
+    """
+    import ast
+
     lines = code.splitlines()
-    old = [line for line in lines if line in MIGRATED_IMPORTS]
-    assert len(old) == 1, f"a before block imports exactly one old wrapper: {old}"
-    new = MIGRATED_IMPORTS[old[0]]
+    old = [node for node in ast.walk(ast.parse(code)) if ast.unparse(node) in MIGRATED_IMPORTS]
+    assert len(old) == 1, f"a before block imports exactly one old wrapper: {[ast.unparse(n) for n in old]}"
+    (node,) = old
+    new = MIGRATED_IMPORTS[ast.unparse(node)]
     assert f"`{new}`" in page.replace("\n", " "), f"the page does not tell the reader to write {new!r}"
-    return "\n".join(new if line == old[0] else line for line in lines)
+    assert node.end_lineno is not None
+    return "\n".join([*lines[: node.lineno - 1], new, *lines[node.end_lineno :]])
 
 
 @pytest.fixture
