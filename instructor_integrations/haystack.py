@@ -202,13 +202,15 @@ class InstructorTextEmbedder(_InstructorComponent):
             ``instruction``).
         document_instruction: The documents' instruction (kept so one settings block serves both components).
         task: Preset name (e.g. ``"SciFact"``) that sets both instructions.
-        device, dtype, precision, max_seq_length, token_budget, cache_folder, local_files_only,
-        trust_remote_code, instructor_pooling, compile, num_workers: The shared encoder's settings (see
-            :class:`~instructor_integrations.settings.EncoderSettings`).
         batch_size: Rows per forward pass.
         show_progress_bar: Show a progress bar (old name: ``progress_bar``).
         encoder: An encoder to use instead of the shared one, e.g. a
             :class:`~instructor_integrations.client.RemoteEncoder` (such a component is not serializable).
+
+    The shared encoder's settings (``device``, ``dtype``, ``precision``, ``max_seq_length``,
+    ``token_budget``, ``cache_folder``, ``local_files_only``, ``trust_remote_code``,
+    ``instructor_pooling``, ``compile``, ``num_workers``) are keyword arguments too, as in
+    :class:`~instructor_integrations.settings.EncoderSettings`.
 
     Examples:
         >>> from instructor_integrations.haystack import InstructorTextEmbedder
@@ -255,19 +257,12 @@ class InstructorDocumentEmbedder(_InstructorComponent):
 
     Args:
         model_name: Hub name or local folder of the checkpoint (old name: ``model``).
-        document_instruction: Instruction for documents (default from ``task``, else generic; old name:
-            ``instruction``).
-        query_instruction: The queries' instruction (kept so one settings block serves both components).
-        task: Preset name (e.g. ``"SciFact"``) that sets both instructions.
         meta_fields_to_embed: Metadata fields embedded with the content (e.g. ``["title"]``).
         embedding_separator: What joins them.
-        device, dtype, precision, max_seq_length, token_budget, cache_folder, local_files_only,
-        trust_remote_code, instructor_pooling, compile, num_workers: The shared encoder's settings (see
-            :class:`~instructor_integrations.settings.EncoderSettings`).
-        batch_size: Rows per forward pass.
-        show_progress_bar: Show a progress bar (old name: ``progress_bar``).
-        encoder: An encoder to use instead of the shared one, e.g. a
-            :class:`~instructor_integrations.client.RemoteEncoder` (such a component is not serializable).
+        **settings: Those of :class:`InstructorTextEmbedder`: ``document_instruction`` (default from
+            ``task``, else generic; old name: ``instruction``), ``query_instruction``, ``task``,
+            ``batch_size``, ``show_progress_bar`` (old name: ``progress_bar``), ``encoder`` and the
+            shared encoder's settings.
 
     Examples:
         >>> from haystack import Document
