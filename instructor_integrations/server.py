@@ -127,7 +127,12 @@ class ApiError(Exception):
 
     def response(self) -> Any:
         body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        return _responses.JSONResponse(body, status_code=self.status, headers=self.headers)
+        # ASCII JSON: a name the client sent (a field name holding a lone surrogate, say) is escaped, never
+        # an encoding error of its own.
+        content = json.dumps(body).encode("ascii")
+        return _responses.Response(
+            content, status_code=self.status, headers=self.headers, media_type="application/json"
+        )
 
 
 @dataclass
@@ -267,7 +272,9 @@ class _Service:
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            raise ApiError(400, "the body is not valid JSON: it is nested too deep", code="invalid_json") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
             raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
 
     def parse(self, body: Any) -> _Embeddings:

@@ -199,6 +199,12 @@ CASES: list[tuple[str, object, dict[str, str] | None, int, str | None, str]] = [
     ("input holds null", {"input": ["a", None]}, None, 400, None, "input[1] must be a str, got NoneType"),
     ("input is token ids", {"input": [[1, 2, 3]]}, None, 400, "unsupported_input", "token ids"),
     ("input has a lone surrogate", b'{"input": ["\\ud800"]}', None, 400, None, "input[0]"),
+    ("a field name with a lone surrogate", b'{"input": "a", "\\ud800": 1}', None, 400, "unknown_field",
+     "unrecognized field"),
+    ("a 5,000-digit number", b'{"input": "a", "dimensions": ' + b"9" * 5000 + b"}", None, 400, "invalid_json",
+     "not valid JSON"),
+    ("JSON nested 5,000 deep", b'{"input": ' + b"[" * 5000 + b"]" * 5000 + b"}", None, 400, "invalid_json",
+     "nested too deep"),
     ("too many inputs", {"input": ["a"] * 65}, None, 413, "too_many_inputs", "65 items; the limit is 64"),
     ("body too large", {"input": [BIG]}, None, 413, "request_too_large", "the limit is 65536"),
     ("unknown field", {"input": "a", "temperature": 1}, None, 400, "unknown_field", "'temperature'"),
@@ -236,6 +242,7 @@ def test_a_bad_request_gets_its_status_code_and_message(server, case, body, head
     assert set(error) == {"message", "type", "param", "code"}
     assert error["code"] == code and error["type"] == "invalid_request_error"
     assert fragment in error["message"]
+    assert httpx.get(f"{server.url}/health").status_code == 200  # and the server is none the worse
 
 
 def test_unknown_paths_and_methods_answer_in_the_same_shape(server):
