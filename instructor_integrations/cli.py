@@ -492,12 +492,17 @@ def _embedding_function(args: argparse.Namespace) -> Any:
     )
 
 
+def _collection_names(client: Any) -> list[str]:
+    """The names of the collections in ``client``'s store (chromadb lists names or collection objects)."""
+    return sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+
+
 def _open_collection(client: Any, name: str) -> Any:
     """An existing collection, opened without its embedding function; a missing one names those there."""
     try:
         return client.get_collection(name, embedding_function=None)
     except Exception as exc:  # chromadb raises several types for a missing collection
-        names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+        names = _collection_names(client)
         known = f"the collections there: {', '.join(names)}" if names else "there is no collection there yet"
         raise UsageError(f"collection {name!r} cannot be opened ({exc}); {known}") from None
 
@@ -573,7 +578,7 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     ef = _embedding_function(args)
     client = _client(args)  # after every setting is checked: a usage error creates no store
     source = _open_collection(client, args.source)
-    existed = args.collection in {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    existed = args.collection in _collection_names(client)
     target = get_collection(client, args.collection, embedding=ef)
     try:
         result = reembed_collection(
@@ -720,14 +725,12 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     """List the instruction presets of a model's instruction set."""
     from .instructions import GENERIC_RETRIEVAL, get_preset, list_presets, preset_model_for
 
-    names = list_presets(args.model)
-    categories = sorted({get_preset(name, args.model).category for name in names})
+    presets = [get_preset(name, args.model) for name in list_presets(args.model)]
+    categories = sorted({preset.category for preset in presets})
     if args.category is not None and args.category not in categories:
         raise UsageError(f"--category {args.category!r} is not one of: {', '.join(categories)}")
     rows = [("retrieval", "generic", GENERIC_RETRIEVAL.query, GENERIC_RETRIEVAL.document)]
-    for name in names:
-        preset = get_preset(name, args.model)
-        rows.append((preset.name, preset.category, preset.query, preset.document))
+    rows += [(preset.name, preset.category, preset.query, preset.document) for preset in presets]
     if args.category is not None:  # the generic pair is a retrieval one
         rows = [row for row in rows if args.category == (row[1] if row[1] != "generic" else "retrieval")]
     if args.json:

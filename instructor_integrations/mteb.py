@@ -135,8 +135,7 @@ class InstructorMTEBModel(_abs_encoder.AbsEncoder):  # type: ignore[misc, name-d
         pair = self.overrides.get(task_name)
         if pair is None:
             try:
-                preset = get_preset(task_name, self.model_name)
-                pair = InstructionPair(query=preset.query, document=preset.document)
+                pair = get_preset(task_name, self.model_name).pair
             except UnknownPresetError:
                 pair = self.fallback
                 if (task_name, side) not in self.instructions_used:
@@ -155,7 +154,6 @@ class InstructorMTEBModel(_abs_encoder.AbsEncoder):  # type: ignore[misc, name-d
     ) -> np.ndarray:
         """Embed MTEB's batches of texts with the instruction of their task and side (MTEB's encoder protocol)."""
         side = "text" if prompt_type is None else str(getattr(prompt_type, "value", prompt_type))
-        side = "document" if side == "passage" else side
         instruction = self.instruction_for(task_metadata.name, side)
         self.instructions_used[(task_metadata.name, side)] = instruction
         texts = [text for batch in inputs for text in batch["text"]]

@@ -44,7 +44,7 @@ def test_the_adapters_take_the_same_canonical_settings():
     for name, adapter in built.items():
         for key in ("document_instruction", "query_instruction", "batch_size", "show_progress_bar"):
             assert getattr(adapter, key) == CANONICAL[key], (name, key)
-    encoders = {name: getattr(a, "instructor_encoder", None) or a.encoder for name, a in built.items()}
+    encoders = {name: a.encoder for name, a in built.items()}
     assert len({id(encoder) for encoder in encoders.values()}) == 1  # one shared encoder for these settings
     (encoder,) = set(encoders.values())
     assert (encoder.max_seq_length, encoder.precision, encoder.instructor_pooling) == (128, "exact", True)

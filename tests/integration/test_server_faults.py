@@ -65,22 +65,10 @@ def test_sigterm_answers_the_accepted_requests_then_exits(embed_server, tmp_path
     # Time enough for the forward passes on a loaded machine (they took over 30 s, the default, beside two busy loops).
     server = embed_server(tmp_path, "--graceful-timeout", "600").start()
     texts = long_texts(1500, words=60)
-    answer: list[httpx.Response] = []
-    thread = threading.Thread(
-        target=lambda: answer.append(
-            httpx.post(f"{server.url}/v1/embeddings", json={"input": texts, "instruction": DOC}, timeout=120)
-        )
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not _queued(server) and time.monotonic() < deadline:  # accepted, being embedded
-        time.sleep(0.005)
-    assert _queued(server) == 1500
     # uvicorn finishes the accepted requests, shuts the app down, then re-raises the signal it caught.
-    assert server.stop() == -signal.SIGTERM
+    exit_code, response = _sigterm_while_embedding(server, texts)
+    assert exit_code == -signal.SIGTERM
     assert "Application shutdown complete" in server.log()
-    thread.join(60)
-    (response,) = answer
     assert response.status_code == 200, (response.text, server.log()[-3000:])
     got = np.asarray([item["embedding"] for item in response.json()["data"]], dtype=np.float32)
     np.testing.assert_allclose(got[::100], tiny_encoder.encode(texts[::100], DOC), atol=1e-5)
@@ -94,6 +82,17 @@ def test_sigterm_answers_the_accepted_requests_then_exits(embed_server, tmp_path
 def test_a_request_cut_off_by_the_graceful_timeout_is_told_503_not_500(embed_server, tmp_path):
     server = embed_server(tmp_path, "--graceful-timeout", "1").start()
     texts = long_texts(1500, words=60)  # many seconds of forward passes on any CPU
+    exit_code, response = _sigterm_while_embedding(server, texts)
+    assert exit_code == -signal.SIGTERM
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "shutting_down" and response.headers["retry-after"] == "5"
+    log = server.log()
+    assert "cut off by the shutdown: answered 503" in log
+    assert "Traceback" not in log and "Unexpected" not in log
+
+
+def _sigterm_while_embedding(server, texts: list[str]) -> tuple[int, httpx.Response]:
+    """Post ``texts``, SIGTERM the server once they are all accepted: its exit code and the request's answer."""
     answer: list[httpx.Response] = []
     thread = threading.Thread(
         target=lambda: answer.append(
@@ -102,16 +101,13 @@ def test_a_request_cut_off_by_the_graceful_timeout_is_told_503_not_500(embed_ser
     )
     thread.start()
     deadline = time.monotonic() + 30
-    while not _queued(server) and time.monotonic() < deadline:
+    while not _queued(server) and time.monotonic() < deadline:  # accepted, being embedded
         time.sleep(0.005)
-    assert server.stop() == -signal.SIGTERM
+    assert _queued(server) == len(texts)
+    exit_code = server.stop()
     thread.join(60)
     (response,) = answer
-    assert response.status_code == 503, response.text
-    assert response.json()["error"]["code"] == "shutting_down" and response.headers["retry-after"] == "5"
-    log = server.log()
-    assert "cut off by the shutdown: answered 503" in log
-    assert "Traceback" not in log and "Unexpected" not in log
+    return exit_code, response
 
 
 def _queued(server) -> int:
