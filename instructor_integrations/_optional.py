@@ -1,8 +1,8 @@
 """One helper for optional dependencies.
 
-Framework packages are extras (``[langchain]``, ``[llama-index]``, ``[chroma]``, ``[ray]``, ``[train]``...). They are
-imported only inside the module that needs them, through :func:`require`, whose ``ImportError`` gives
-the exact ``pip install`` command.
+Framework packages are extras (``[langchain]``, ``[llama-index]``, ``[chroma]``, ``[ray]``, ``[train]``,
+``[int8]``...). They are imported only inside the module that needs them, through :func:`require`,
+whose ``ImportError`` gives the exact ``pip install`` command.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "peft": "lora",
     "haystack": "haystack",
     "mteb": "mteb",
+    "onnxruntime": "int8",
+    "onnx": "int8",
 }
 
 

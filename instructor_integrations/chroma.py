@@ -61,7 +61,7 @@ class InstructorEmbeddingFunction(_types.EmbeddingFunction):  # type: ignore[mis
         task: Preset name (e.g. ``"SciFact"``) that sets both instructions.
         device: ``"cpu"``, ``"cuda"``, ... or ``None`` (auto). Not saved in the collection config.
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
-        precision: ``"exact"``, ``"fast"`` or ``None``.
+        precision: ``"exact"``, ``"fast"``, ``"int8"`` (CPU, extra ``[int8]``) or ``None``.
         max_seq_length: Token limit per input (``None``: the model's default).
         token_budget: Padded tokens per forward pass, at most (``"auto"``: per device; ``None``: no cap). Not
             saved in the collection config, nor are ``cache_folder``, ``local_files_only`` and

@@ -205,7 +205,7 @@ class InstructorEncoder:
             compile=compile,
             num_workers=num_workers,
         )
-        plan = resolve_plan(resolve_device(requested.device), requested.dtype, requested.precision)
+        plan = resolve_plan(resolve_device(requested.device, requested.precision), requested.dtype, requested.precision)
         if num_workers > 1 and plan.device.type not in ("cpu", "cuda"):
             raise ValueError(
                 f"num_workers={num_workers} is for the CPU and CUDA; on {plan.device} one process drives the "
@@ -357,7 +357,7 @@ class InstructorEncoder:
 
     @property
     def precision(self) -> str:
-        """``"exact"``, ``"fast"``, or the dtype name when ``dtype`` was given."""
+        """``"exact"``, ``"fast"``, ``"int8"``, or the dtype name when ``dtype`` was given."""
         return self.plan.precision
 
     @property
@@ -787,7 +787,7 @@ def _cache_key(settings: EncoderSettings) -> EncoderSettings:
     """``settings`` with the model folder and the device resolved: equal keys mean the same model."""
     path = Path(settings.model_name_or_path).expanduser()
     name = str(path.resolve()) if path.exists() else settings.model_name_or_path
-    return settings.replace(model_name_or_path=name, device=str(resolve_device(settings.device)))
+    return settings.replace(model_name_or_path=name, device=str(resolve_device(settings.device, settings.precision)))
 
 
 def get_encoder(

@@ -66,7 +66,7 @@ class InstructorEmbeddings(BaseModel, _embeddings.Embeddings):  # type: ignore[m
     dtype: str = "auto"
     """Weight dtype: "auto", "float32", "bfloat16" or "float16"."""
     precision: str | None = None
-    """"exact" (float32, reference parity), "fast" (bfloat16 where fast), or None (dtype decides)."""
+    """"exact" (float32, reference parity), "fast" (bfloat16 where fast), "int8" (CPU, extra [int8]), or None."""
     max_seq_length: int | None = None
     """Token limit per input; None: 512 for INSTRUCTOR checkpoints, the model's own otherwise."""
     token_budget: int | str | None = "auto"

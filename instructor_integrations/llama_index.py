@@ -63,7 +63,9 @@ class InstructorEmbedding(_base.BaseEmbedding):  # type: ignore[misc, name-defin
     task: str | None = Field(default=None, description="Preset name (e.g. 'SciFact') that sets both instructions.")
     device: str | None = Field(default=None, description="'cpu', 'cuda', 'cuda:N', 'mps' or None (auto).")
     dtype: str = Field(default="auto", description="Weight dtype: auto, float32, bfloat16 or float16.")
-    precision: str | None = Field(default=None, description="'exact', 'fast', or None (dtype decides).")
+    precision: str | None = Field(
+        default=None, description="'exact', 'fast', 'int8' (CPU, extra [int8]) or None (dtype decides)."
+    )
     max_seq_length: int | None = Field(default=None, description="Token limit per input (None: model default).")
     token_budget: int | str | None = Field(
         default="auto", description="Padded tokens per forward pass, at most: an int, 'auto' or None (no cap)."

@@ -22,7 +22,7 @@ DEFAULT_MODEL = "hkunlp/instructor-large"
 #: The weight dtypes ``dtype`` accepts besides ``"auto"``.
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 #: The values ``precision`` accepts besides ``None``.
-PRECISIONS = ("exact", "fast")
+PRECISIONS = ("exact", "fast", "int8")
 
 
 _UNSET: Any = object()
@@ -71,7 +71,10 @@ class EncoderSettings:
         "auto", "weight dtype (auto: bfloat16 on CUDA that has it, else float32)", choices=("auto", *DTYPE_NAMES)
     )
     precision: str | None = _setting(
-        None, "exact (float32, reference parity) or fast (bfloat16 where the hardware runs it fast)", choices=PRECISIONS
+        None,
+        "exact (float32, reference parity), fast (bfloat16 where the hardware runs it fast) or int8 "
+        "(CPU: an int8 ONNX Runtime graph, built once and cached; extra [int8])",
+        choices=PRECISIONS,
     )
     max_seq_length: int | None = _setting(
         None, "token limit per input, instruction included (default: 512 for INSTRUCTOR pooling, else the model's)"
@@ -106,12 +109,7 @@ class EncoderSettings:
         if self.dtype != "auto" and self.dtype not in DTYPE_NAMES:
             allowed = ", ".join(map(repr, DTYPE_NAMES))
             raise ValueError(f"dtype must be one of 'auto', {allowed}, got {short(self.dtype)}")
-        if self.precision is not None and self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be None, 'exact' or 'fast', got {short(self.precision)}")
-        if self.precision is not None and self.dtype != "auto":
-            raise ValueError(
-                f"pass either dtype={self.dtype!r} or precision={self.precision!r}, not both: precision picks the dtype"
-            )
+        self._check_precision()
         check_positive_int(self.max_seq_length, "max_seq_length", allow_none=True)
         check_positive_int(self.batch_size, "batch_size")
         if self.token_budget != "auto":
@@ -126,6 +124,22 @@ class EncoderSettings:
         check_bool(self.show_progress_bar, "show_progress_bar", allow_none=True)
         check_bool(self.compile, "compile")
         check_positive_int(self.num_workers, "num_workers")
+
+    def _check_precision(self) -> None:
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be None, 'exact', 'fast' or 'int8', got {short(self.precision)}")
+        if self.precision is not None and self.dtype != "auto":
+            raise ValueError(
+                f"pass either dtype={self.dtype!r} or precision={self.precision!r}, not both: precision picks the dtype"
+            )
+        if self.precision == "int8":
+            if self.compile:
+                raise ValueError("compile=True does not apply to precision='int8' (ONNX Runtime runs that graph)")
+            if self.device is not None and not self.device.startswith("cpu"):
+                raise ValueError(
+                    f"precision='int8' runs on the CPU only (ONNX Runtime), got device={self.device!r}; "
+                    "use precision='fast' on an accelerator"
+                )
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -189,7 +189,42 @@ def mteb_table(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def int8_table(data: dict[str, Any]) -> str:
+    rows = [
+        f"CPU class: **{data['cpu_class']}**. {data['rounds']} round(s) of fresh processes; each ratio is the median "
+        "of the per-round ratios to `exact`.",
+        "",
+        "| model | documents (tokens) | variant | tokens/s | vs `exact` | cosine to `exact`, min |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    names = {"base": "instructor-base architecture (random weights)", "minilm": "all-MiniLM-L6-v2"}
+    for model, result in data["models"].items():
+        for variant, row in result["variants"].items():
+            rows.append(
+                f"| {names.get(model, model)} | {result['docs']} ({result['tokens']:,}) | `{variant}` | "
+                f"{row['tokens_per_s']:,.0f} | {row['vs_exact']}x | {row['cosine_to_exact_min']} |"
+            )
+    builds = ", ".join(f"{model} {result['build_seconds']} s" for model, result in data["models"].items())
+    rows += ["", f"Building the int8 graph, once per checkpoint: {builds}."]
+    quality = data.get("quality")
+    if quality:
+        rows += [
+            "",
+            "| all-MiniLM-L6-v2, no instructions | metric | `exact` | `int8` | int8 - exact |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for dataset in ("scifact", "stsbenchmark"):
+            q = quality[dataset]
+            rows.append(f"| {dataset} | {q['metric']} | {q['exact']:.2f} | {q['int8']:.2f} | {q['difference']:+.2f} |")
+        rows += [
+            "",
+            f"Tiny INSTRUCTOR checkpoint, golden vectors: int8 cosine at least {quality['tiny_golden_cosine_min']}.",
+        ]
+    return "\n".join(rows)
+
+
 RENDERERS = {
+    "int8": int8_table,
     "mteb": mteb_table,
     "finetune": finetune_table,
     "chunking": chunking_table,

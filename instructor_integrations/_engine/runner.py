@@ -3,7 +3,7 @@
 :class:`ModelRunner` loads a sentence-transformers checkpoint from resolved
 :class:`~instructor_integrations.settings.EncoderSettings`, applies this package's execution choices
 (on the CPU the process's allocator tuning, weight dtype, T5's shared mask on CUDA, blocked bf16
-attention on CPUs without AMX, ``torch.compile``)
+attention on CPUs without AMX, ``torch.compile``, the int8 ONNX Runtime graph of ``precision="int8"``)
 and runs ``(prompt, bodies)`` batches that the encoder planned, through sentence-transformers' public
 ``preprocess`` and ``forward`` (what ``SentenceTransformer.encode`` runs per batch, without its sorting
 and splitting: the batches are already planned).
@@ -35,6 +35,7 @@ from ..errors import ModelLoadError
 from ..settings import EncoderSettings
 from .cpu import tune_cpu_process
 from .cpu_attention import use_blocked_cpu_attention
+from .int8 import Int8Backbone
 from .runtime import Plan, cpu_has_amx, cpu_has_fast_bf16, resolve_device, resolve_plan
 from .t5 import share_t5_attention_mask
 
@@ -84,7 +85,7 @@ class ModelRunner:
 
     def __init__(self, settings: EncoderSettings, plan: Plan | None = None) -> None:
         if plan is None:
-            plan = resolve_plan(resolve_device(settings.device), settings.dtype, settings.precision)
+            plan = resolve_plan(resolve_device(settings.device, settings.precision), settings.dtype, settings.precision)
         self.plan = plan
         self.settings = settings
         if plan.device.type == "cpu":
@@ -97,7 +98,11 @@ class ModelRunner:
         self.model.set_pooling_include_prompt(not settings.instructor_pooling)
         #: The transformer inside the first module (None for a checkpoint without one).
         self.backbone: Any = getattr(self.model[0], "auto_model", None)
-        if plan.device.type == "cuda":
+        #: ``precision="int8"``: the transformer as an int8 ONNX Runtime graph (None otherwise).
+        self.int8: Int8Backbone | None = None
+        if plan.precision == "int8":
+            self.int8 = Int8Backbone(self.model, cache_folder=settings.cache_folder)
+        elif plan.device.type == "cuda":
             # T5: one (batch, heads, length, length) bias-and-padding mask per forward pass instead of one per
             # layer; the same numbers (see t5.py).
             share_t5_attention_mask(self.backbone)
@@ -188,6 +193,8 @@ class ModelRunner:
 
     def compute(self, features: dict[str, Any]) -> torch.Tensor:
         """One tokenized batch through the model: its sentence embeddings, on the device."""
+        if self.int8 is not None:
+            return self.int8.embed(features)
         device = self.plan.device
         moved = {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in features.items()}
         with torch.inference_mode():

@@ -26,14 +26,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
-PrecisionName = Literal["exact", "fast"]
+PrecisionName = Literal["exact", "fast", "int8"]
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-PRECISIONS = ("exact", "fast")
+PRECISIONS = ("exact", "fast", "int8")
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,13 +61,15 @@ def cpu_has_amx() -> bool:
     return "amx_bf16" in cpu_flags()
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Resolve ``device``: ``None`` picks cuda, then mps, then cpu.
+def resolve_device(device: str | torch.device | None, precision: str | None = None) -> torch.device:
+    """Resolve ``device``: ``None`` picks cuda, then mps, then cpu (always cpu for ``precision="int8"``).
 
     Raises:
         ValueError: An unknown device string, or a device that is not available here.
     """
     if device is None:
+        if precision == "int8":
+            return torch.device("cpu")
         if torch.cuda.is_available():
             return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
@@ -93,6 +95,15 @@ def _cuda_bf16(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
+def _int8_plan(device: torch.device) -> Plan:
+    if device.type != "cpu":
+        raise ValueError(
+            f"precision='int8' runs on the CPU only (ONNX Runtime), got device {str(device)!r}; "
+            "use precision='fast' on an accelerator"
+        )
+    return Plan(device, torch.float32, "int8")
+
+
 @dataclass(frozen=True)
 class Plan:
     """How the model runs: device, weight (and compute) dtype, and the precision label."""
@@ -113,6 +124,8 @@ def resolve_plan(device: torch.device, dtype: str | torch.dtype, precision: str 
     * ``precision="fast"``: bfloat16 weights on CUDA devices with bf16 and on CPUs with AMX or
       AVX512-BF16 (bfloat16 weights rather than float32 weights under bf16 autocast: faster there);
       float32 elsewhere (never float16: T5 overflows).
+    * ``precision="int8"``: the CPU only; float32 weights in torch (for everything but the
+      transformer), the transformer as an int8 ONNX Runtime graph (see ``int8.py``).
     * ``precision=None``: ``dtype`` decides; ``"auto"`` is bfloat16 on CUDA with bf16, else float32.
 
     Raises:
@@ -126,11 +139,13 @@ def resolve_plan(device: torch.device, dtype: str | torch.dtype, precision: str 
     if dtype != "auto" and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of 'auto', {', '.join(map(repr, DTYPES))}, got {short(dtype)}")
     if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"precision must be None, 'exact' or 'fast', got {short(precision)}")
+        raise ValueError(f"precision must be None, 'exact', 'fast' or 'int8', got {short(precision)}")
     if precision is not None and dtype != "auto":
         raise ValueError(f"pass either dtype={dtype!r} or precision={precision!r}, not both: precision picks the dtype")
     if precision == "exact":
         return Plan(device, torch.float32, "exact")
+    if precision == "int8":
+        return _int8_plan(device)
     if precision == "fast":
         if _cuda_bf16(device) or (device.type == "cpu" and cpu_has_fast_bf16()):
             return Plan(device, torch.bfloat16, "fast")

@@ -356,7 +356,7 @@ def evaluate(
         max_corpus: Keep the judged documents plus a fixed sample of others, this many in all (retrieval
             only).
         device: Device for the model.
-        precision: ``"exact"``, ``"fast"`` or ``None``.
+        precision: ``"exact"``, ``"fast"``, ``"int8"`` or ``None``.
         batch_size: Rows per forward pass.
         compile: Compile the model's forward (about 30 s once; pays off on large corpora).
         num_workers: Worker processes (CPU or CUDA), each with its own copy of the model (1: none).

@@ -51,8 +51,19 @@ def test_bad_dtype_lists_allowed(bad: object) -> None:
 
 
 def test_bad_precision() -> None:
-    with pytest.raises(ValueError, match="'exact' or 'fast'"):
+    with pytest.raises(ValueError, match="'exact', 'fast' or 'int8', got 'turbo'"):
         rt.resolve_plan(CPU, "auto", "turbo")
+
+
+def test_int8_runs_on_the_cpu_in_float32_around_its_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = rt.resolve_plan(CPU, "auto", "int8")
+    assert (plan.device, plan.weight_dtype, plan.precision) == (CPU, torch.float32, "int8")
+    with pytest.raises(ValueError, match=r"precision='int8' runs on the CPU only .* got device 'cuda'"):
+        rt.resolve_plan(torch.device("cuda"), "auto", "int8")
+    # No device named: int8 picks the CPU even where CUDA is there.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert rt.resolve_device(None, "int8") == CPU
+    assert rt.resolve_device(None, "fast").type == "cuda"
 
 
 def test_dtype_and_precision_conflict() -> None:

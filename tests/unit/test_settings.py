@@ -26,7 +26,7 @@ def test_the_constructor_takes_exactly_the_settings_with_the_same_defaults() -> 
         ("model_name_or_path", "  ", "model_name_or_path must be a non-empty str or path"),
         ("device", 0, "device must be None or a str"),
         ("dtype", "int8", "dtype must be one of 'auto', 'float32', 'bfloat16', 'float16', got 'int8'"),
-        ("precision", "quick", "precision must be None, 'exact' or 'fast', got 'quick'"),
+        ("precision", "quick", "precision must be None, 'exact', 'fast' or 'int8', got 'quick'"),
         ("max_seq_length", 0, "max_seq_length must be a positive int, got 0"),
         ("batch_size", True, "batch_size must be a positive int, got True"),
         ("token_budget", "big", "token_budget \\(or 'auto'\\) must be a positive int, got 'big'"),
@@ -52,6 +52,20 @@ def test_a_bad_value_is_refused_naming_the_setting(field: str, value: object, me
 def test_dtype_and_precision_together_are_refused() -> None:
     with pytest.raises(ValueError, match="pass either dtype='bfloat16' or precision='exact', not both"):
         EncoderSettings("m", dtype="bfloat16", precision="exact")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"compile": True}, "compile=True does not apply to precision='int8'"),
+        ({"device": "cuda"}, "precision='int8' runs on the CPU only \\(ONNX Runtime\\), got device='cuda'"),
+        ({"dtype": "bfloat16"}, "pass either dtype='bfloat16' or precision='int8'"),
+    ],
+)
+def test_int8_refuses_what_it_cannot_honour(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EncoderSettings("m", precision="int8", **changes)
+    EncoderSettings("m", precision="int8", device="cpu")  # the CPU is its device
 
 
 def test_settings_are_frozen_hashable_and_replace_checks_the_change() -> None:
