@@ -652,12 +652,13 @@ class InstructorEncoder:
         batch_size: int | None,
         bar: Any,
         priority: Priority,
-        usage: list[int] | None = None,
+        usage: list[tuple[int, int]] | None = None,
         drive: bool = False,
     ) -> Future[np.ndarray]:
         """Prepare ``rows`` here (in the caller's thread) and queue them; the future holds their vectors.
 
-        ``usage``, when given, receives the rows' token count (instructions and special tokens included).
+        ``usage``, when given, receives the tokens embedded (instructions and special tokens included, each row
+        at most :attr:`max_seq_length`) and the number of rows that were truncated.
         """
         size = check_positive_int(batch_size, "batch_size", allow_none=True) or self.batch_size
         check_priority(priority)  # before the rows are prepared
@@ -671,7 +672,7 @@ class InstructorEncoder:
         size: int,
         bar: Any,
         priority: Priority,
-        usage: list[int] | None,
+        usage: list[tuple[int, int]] | None,
         drive: bool,
     ) -> Future[np.ndarray]:
         """Prepare ``rows`` (in the caller's thread: tokens counted, duplicates merged) and queue them."""
@@ -687,9 +688,11 @@ class InstructorEncoder:
         lengths = self._token_counts(bodies)
         prompt_tokens = {p: (self._instruction_length(p) if p else 0) for p in set(prompts)}
         lengths = [length + prompt_tokens[p] for p, length in zip(prompts, lengths, strict=True)]
+        limit = self.max_seq_length
         if usage is not None:
-            usage.append(int(np.asarray(lengths, dtype=np.int64)[inverse].sum()))
-        truncated = sum(length > self.max_seq_length for length in lengths)
+            per_row = np.asarray(lengths, dtype=np.int64)[inverse]
+            usage.append((int(np.minimum(per_row, limit).sum()), int((per_row > limit).sum())))
+        truncated = sum(length > limit for length in lengths)
         if truncated:
             logger.warning(
                 "%d of %d texts are longer than max_seq_length=%d tokens (instruction included) and were truncated",
@@ -745,11 +748,12 @@ class InstructorEncoder:
 
     async def _aencode_counted(
         self, texts: list[str], instructions: list[str | None], priority: Priority
-    ) -> tuple[np.ndarray, int]:
-        """:meth:`aencode` of checked rows, with their token count (for the server's usage report)."""
-        usage: list[int] = []
+    ) -> tuple[np.ndarray, int, int]:
+        """:meth:`aencode` of checked rows, with the tokens embedded and the rows truncated (the server's usage)."""
+        usage: list[tuple[int, int]] = []
         future = self._submit(list(zip(instructions, texts, strict=True)), None, None, priority, usage)
-        return await asyncio.wrap_future(future), usage[0]
+        vectors = await asyncio.wrap_future(future)
+        return vectors, *usage[0]
 
     def _parallel(self) -> int:
         """Planned batches handed to :meth:`_execute` at once (more than one where they run in parallel)."""

@@ -9,11 +9,17 @@ Endpoints:
   ``instruction`` (a string, or one per input; ``null`` means plain mean pooling), ``task`` (a preset
   name) with ``input_type`` (``"query"`` or ``"document"``), and ``priority``. Without ``instruction``
   the server's default task and input type decide.
+* ``POST /embed`` (and ``POST /``), ``GET /info`` — Hugging Face Text Embeddings Inference's protocol,
+  for TEI's clients (see :mod:`instructor_integrations._tei` for its fields), with errors in TEI's shape.
 * ``GET /v1/models``, ``GET /health`` (the process is up), ``GET /ready`` (the model is loaded),
   ``GET /metrics`` (Prometheus).
 
-Errors have OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``; the statuses are
-listed in docs/reliability.md. Input text is never logged.
+Errors on the OpenAI routes have OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``;
+the statuses are listed in docs/reliability.md. ``usage`` counts the tokens embedded (each input at
+most the token limit); a response whose inputs were cut at the limit says how many in the
+``X-Truncated-Inputs`` header. Bodies may be gzip-compressed (``Content-Encoding: gzip``, decoded
+within the byte limit). A client that goes away is not an error: its queued rows are dropped, and it
+is counted as ``client_closed`` in ``/metrics``. Input text is never logged.
 
 Examples:
     >>> from instructor_integrations import InstructorEncoder
@@ -33,6 +39,7 @@ import json
 import logging
 import math
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _tei
 from ._optional import require
 from ._protocol import Encoder
 from ._validation import PRIORITIES, check_instructions, check_texts
@@ -55,6 +63,7 @@ import orjson  # noqa: E402
 import prometheus_client  # noqa: E402
 from fastapi import responses as _responses  # noqa: E402
 from starlette import exceptions as _exceptions  # noqa: E402
+from starlette.requests import ClientDisconnect  # noqa: E402
 
 __all__ = ["INPUT_TYPES", "ServerSettings", "create_app", "run_server"]
 
@@ -134,6 +143,22 @@ class ApiError(Exception):
             content, status_code=self.status, headers=self.headers, media_type="application/json"
         )
 
+    def tei_response(self) -> Any:
+        """The same error in TEI's shape, ``{"error", "error_type"}``, with TEI's status for it."""
+        status = _tei.error_status(self.status, self.code)
+        return _responses.Response(
+            _tei.error_body(status, self.message), status_code=status, headers=self.headers,
+            media_type="application/json",
+        )  # fmt: skip
+
+
+class _ClientClosed(Exception):
+    """The client went away before its answer (mid-body, or while its rows waited): not an error of anyone's."""
+
+
+#: What a 500 carries: the connection is closed after it, and the client is told so.
+_CLOSE = {"Connection": "close"}
+
 
 @dataclass
 class _Embeddings:
@@ -155,7 +180,12 @@ class _Metrics:
             "instructor_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry
         )
         self.rows = p.Counter("instructor_rows", "Inputs embedded", registry=self.registry)
-        self.tokens = p.Counter("instructor_tokens", "Tokens of the inputs embedded", registry=self.registry)
+        self.tokens = p.Counter(
+            "instructor_tokens", "Tokens embedded (each input at most the token limit)", registry=self.registry
+        )
+        self.truncated = p.Counter(
+            "instructor_truncated_inputs", "Inputs cut at the token limit before embedding", registry=self.registry
+        )
         self.latency = p.Histogram(
             "instructor_request_duration_seconds",
             "Time from a request's arrival to its answer (/v1/embeddings)",
@@ -196,6 +226,7 @@ class _Service:
         else:
             self._loader = encoder
         self._instructions: dict[tuple[str | None, str], str] = {}
+        self._prefixes: list[tuple[str, str]] | None = None
         self.on_load_failure: Callable[[BaseException], object] | None = None
 
     def _attach(self, encoder: Encoder) -> None:
@@ -264,18 +295,43 @@ class _Service:
             raise ApiError(
                 413, f"the request body has {declared} bytes; the limit is {limit}", code="request_too_large"
             )
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            raise ApiError(
+                415, f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or an uncompressed body",
+                code="unsupported_content_encoding",
+            )  # fmt: skip
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"the request body is over the limit of {limit} bytes", code="request_too_large")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                if inflate is not None and chunk:
+                    chunk = self._inflate(inflate, chunk, limit - size)
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(
+                        413, f"the request body is over the limit of {limit} bytes", code="request_too_large"
+                    )
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise _ClientClosed from None
+        if inflate is not None and not inflate.eof:
+            raise ApiError(400, "the gzip body ends before its end of stream", code="invalid_gzip")
         try:
             return json.loads(b"".join(chunks))
         except RecursionError:
             raise ApiError(400, "the body is not valid JSON: it is nested too deep", code="invalid_json") from None
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
             raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+
+    @staticmethod
+    def _inflate(inflate: Any, chunk: bytes, room: int) -> bytes:
+        """A chunk of a gzip body, decoded: never more than ``room`` + 1 bytes (past that it is refused anyway)."""
+        try:
+            out: bytes = inflate.decompress(chunk, max(room, 0) + 1)
+        except zlib.error as exc:
+            raise ApiError(400, f"the body is not valid gzip: {exc}", code="invalid_gzip") from None
+        return out
 
     def parse(self, body: Any) -> _Embeddings:
         if not isinstance(body, dict):
@@ -404,41 +460,142 @@ class _Service:
         self.check_key(request)
         encoder = self.check_ready()
         parsed = self.parse(await self.read_body(request))
-        self.admit(len(parsed.texts))
         priority: Any = parsed.priority  # one of PRIORITIES (checked in parse)
+        vectors, tokens, truncated = await self.embed(request, encoder, parsed.texts, parsed.instructions, priority)
+        body = _embedding_body(vectors, parsed.encoding_format, self.settings.model_name, tokens)
+        return _responses.Response(body, media_type="application/json", headers=_truncation_header(truncated))
+
+    async def tei_embed(self, request: Any) -> Any:
+        """``POST /embed``: TEI's body, this server's queue; a JSON array of vectors."""
+        self.check_key(request)
+        encoder = self.check_ready()
         try:
-            counted = getattr(encoder, "_aencode_counted", None)
-            if counted is not None:  # the in-process encoder counts the tokens it prepares anyway
-                vectors, tokens = await counted(parsed.texts, parsed.instructions, priority)
-            else:
-                vectors, tokens = await encoder.aencode(parsed.texts, parsed.instructions, priority=priority), 0
-        except EncoderClosedError:
+            parsed = _tei.parse_body(await self.read_body(request))
+        except _tei.TeiInputError as exc:
+            raise ApiError(exc.status, str(exc), code="invalid_body") from None
+        if len(parsed.texts) > self.settings.max_inputs:
             raise ApiError(
-                503, "the server is shutting down", type="server_error", code="shutting_down",
-                headers={"Retry-After": "5"},
-            ) from None  # fmt: skip
+                413, f"'inputs' has {len(parsed.texts)} items; the limit is {self.settings.max_inputs} per request",
+                code="too_many_inputs",
+            )  # fmt: skip
+        texts, instructions = self._tei_rows(parsed)
+        if parsed.truncate is False:
+            self._refuse_long(encoder, texts, instructions)
+        vectors, _, truncated = await self.embed(request, encoder, texts, instructions, "auto")
+        if parsed.normalize:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            np.divide(vectors, norms, out=vectors, where=norms > 0)
+        return _responses.Response(
+            orjson.dumps(np.ascontiguousarray(vectors, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json", headers=_truncation_header(truncated),
+        )  # fmt: skip
+
+    def _tei_rows(self, parsed: _tei.TeiRequest) -> tuple[list[str], list[str | None]]:
+        """Texts and their instructions: given, from ``prompt_name``, from a preset prefix, or the default."""
+        try:
+            texts = check_texts(parsed.texts, "inputs")
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, str(exc), param="inputs") from None
+        if parsed.instructions is not None:
+            return texts, parsed.instructions
+        if parsed.prompt is not None:
+            task, side = parsed.prompt
+            try:
+                instruction = self.instruction(task if task is not None else self.settings.task, side)
+            except (TypeError, ValueError) as exc:
+                raise ApiError(400, f"'prompt_name': {exc}", code="unknown_task") from None
+            return texts, [instruction] * len(texts)
+        default = self.instruction(self.settings.task, self.settings.input_type)
+        if self._prefixes is None:
+            self._prefixes = _tei.prefixed_instructions(self.settings.model_name)
+        rows = [_tei.split_prefix(text, self._prefixes) for text in texts]
+        return [rest for _, rest in rows], [found if found is not None else default for found, _ in rows]
+
+    @staticmethod
+    def _refuse_long(encoder: Encoder, texts: list[str], instructions: list[str | None]) -> None:
+        """``truncate: false``: an input past the token limit is refused, as TEI refuses it."""
+        count = getattr(encoder, "count_tokens", None)
+        limit = getattr(encoder, "max_seq_length", None)
+        if count is None or limit is None:
+            return
+        lengths = count(texts, instructions)
+        longest = max(range(len(lengths)), key=lengths.__getitem__)
+        if lengths[longest] > limit:
+            raise ApiError(
+                413, f"input {longest} has {lengths[longest]} tokens (instruction included); the limit is {limit}: "
+                "send 'truncate': true to embed its first tokens", code="input_too_long",
+            )  # fmt: skip
+
+    async def embed(
+        self, request: Any, encoder: Encoder, texts: list[str], instructions: list[str | None], priority: Any
+    ) -> tuple[np.ndarray, int, int]:
+        """Rows through the encoder's queue: vectors, tokens embedded, inputs truncated.
+
+        While the rows wait, the client's connection is watched: if it closes, the rows not yet started
+        are dropped (the awaiting is cancelled) and :class:`_ClientClosed` is raised.
+        """
+        self.admit(len(texts))
+        work = asyncio.ensure_future(self._encode(encoder, texts, instructions, priority))
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                work.cancel()
+                raise _ClientClosed
+            result = work.result()
         except asyncio.CancelledError:
+            work.cancel()
             # uvicorn cancels the requests still running when its graceful shutdown time is over: the
             # client is told so (and may retry elsewhere), instead of the 500 a cancelled handler would get.
             task = asyncio.current_task()
             if task is None or not hasattr(task, "uncancel"):  # Python 3.10: let the cancellation through
                 raise
             task.uncancel()
-            logger.warning("A request of %d row(s) was cut off by the shutdown: answered 503", len(parsed.texts))
+            logger.warning("A request of %d row(s) was cut off by the shutdown: answered 503", len(texts))
             raise ApiError(
                 503, "the server shut down before this request was embedded", type="server_error",
                 code="shutting_down", headers={"Retry-After": "5", "Connection": "close"},
             ) from None  # fmt: skip
+        finally:
+            gone.cancel()
+            self.release(len(texts))
+        vectors, tokens, truncated = result
+        self.metrics.rows.inc(len(texts))
+        self.metrics.tokens.inc(tokens)
+        self.metrics.truncated.inc(truncated)
+        return vectors, tokens, truncated
+
+    @staticmethod
+    async def _encode(
+        encoder: Encoder, texts: list[str], instructions: list[str | None], priority: Any
+    ) -> tuple[np.ndarray, int, int]:
+        try:
+            counted = getattr(encoder, "_aencode_counted", None)
+            if counted is not None:  # the in-process encoder counts the tokens it prepares anyway
+                vectors, tokens, truncated = await counted(texts, instructions, priority)
+                return vectors, tokens, truncated
+            return await encoder.aencode(texts, instructions, priority=priority), 0, 0
+        except EncoderClosedError:
+            raise ApiError(
+                503, "the server is shutting down", type="server_error", code="shutting_down",
+                headers={"Retry-After": "5"},
+            ) from None  # fmt: skip
         except (TypeError, ValueError) as exc:
             raise ApiError(400, str(exc), param="input") from None
         except NonFiniteEmbeddingError as exc:
-            raise ApiError(500, str(exc), type="server_error", code="non_finite_embedding") from None
-        finally:
-            self.release(len(parsed.texts))
-        self.metrics.rows.inc(len(parsed.texts))
-        self.metrics.tokens.inc(tokens)
-        return _responses.Response(_embedding_body(vectors, parsed.encoding_format, self.settings.model_name, tokens),
-                                   media_type="application/json")  # fmt: skip
+            raise ApiError(500, str(exc), type="server_error", code="non_finite_embedding", headers=_CLOSE) from None
+
+
+async def _disconnected(request: Any) -> None:
+    """Returns when the client closes its connection (the body has been read: the next message is that)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _truncation_header(truncated: int) -> dict[str, str] | None:
+    return {"X-Truncated-Inputs": str(truncated)} if truncated else None
 
 
 def _embedding_body(vectors: np.ndarray, encoding_format: str, model: str, tokens: int) -> bytes:
@@ -490,7 +647,14 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
 
     @app.exception_handler(ApiError)
     async def api_error(request: Any, exc: ApiError) -> Any:
-        return exc.response()
+        return exc.tei_response() if request.url.path in _TEI_PATHS else exc.response()
+
+    @app.exception_handler(_ClientClosed)
+    async def client_closed(request: Any, exc: _ClientClosed) -> Any:
+        # Nobody reads this answer; it is counted as client_closed, not as a status (see _Counted).
+        logger.debug("The client of a %s request closed its connection before the answer", request.url.path)
+        request.scope[_CLIENT_CLOSED] = True
+        return _responses.Response(status_code=499, headers=_CLOSE)
 
     @app.exception_handler(_exceptions.HTTPException)
     async def http_error(request: Any, exc: Any) -> Any:
@@ -500,11 +664,45 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
     @app.exception_handler(Exception)
     async def unexpected(request: Any, exc: Exception) -> Any:
         logger.error("Unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
-        return ApiError(500, f"internal error ({type(exc).__name__})", type="server_error").response()
+        error = ApiError(500, f"internal error ({type(exc).__name__})", type="server_error", headers=_CLOSE)
+        return error.tei_response() if request.url.path in _TEI_PATHS else error.response()
 
     @app.post("/v1/embeddings")
     async def embeddings(request: fastapi.Request) -> Any:
         return await service.embeddings(request)
+
+    @app.post("/embed")
+    async def tei_embed(request: fastapi.Request) -> Any:
+        return await service.tei_embed(request)
+
+    @app.post("/")
+    async def tei_root(request: fastapi.Request) -> Any:  # TEI answers embeddings at its root too
+        return await service.tei_embed(request)
+
+    @app.get("/info")
+    async def info(request: fastapi.Request) -> Any:
+        service.check_key(request)
+        encoder = service.check_ready()
+        return {
+            "model_id": settings.model_name,
+            "model_sha": None,
+            "model_dtype": str(getattr(encoder, "precision", "float32")),
+            "model_type": {"embedding": {"pooling": "mean"}},
+            "prompts": None,
+            "default_prompt_name": None,
+            "default_prompt": None,
+            "max_concurrent_requests": settings.max_queued_rows,
+            "max_input_length": getattr(encoder, "max_seq_length", None),
+            "max_batch_tokens": getattr(encoder, "token_budget", None),
+            "max_batch_requests": None,
+            "max_client_batch_size": settings.max_inputs,
+            "auto_truncate": True,
+            "tokenization_workers": 1,
+            "version": _version(),
+            "sha": None,
+            "docker_label": None,
+            "embedding_dimension": encoder.embedding_dimension,
+        }
 
     @app.get("/v1/models")
     async def models(request: fastapi.Request) -> Any:
@@ -571,12 +769,26 @@ class _Counted:
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            self._metrics.requests.labels(endpoint, str(status[0])).inc()
+            label = "client_closed" if scope.get(_CLIENT_CLOSED) else str(status[0])
+            self._metrics.requests.labels(endpoint, label).inc()
             if endpoint == "/v1/embeddings":
                 self._metrics.latency.observe(time.perf_counter() - started)
 
 
-_ENDPOINTS = frozenset({"/v1/embeddings", "/v1/models", "/health", "/ready", "/metrics"})
+_ENDPOINTS = frozenset({"/v1/embeddings", "/v1/models", "/health", "/ready", "/metrics", "/embed", "/info", "/"})
+#: The routes that speak TEI's protocol (their errors in TEI's shape).
+_TEI_PATHS = frozenset({"/embed", "/", "/info"})
+#: Set in a request's scope when its client closed the connection before the answer.
+_CLIENT_CLOSED = "instructor_integrations.client_closed"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("instructor-integrations")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "unknown"
 
 
 def run_server(

@@ -153,7 +153,7 @@ def _run_page(
         if lang == "python" and body.startswith("# before"):
             code = migrated(code, page.read_text("utf-8"))
         if lang == "python":
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), _local_inference_client(code):
                 exec(compile(code, f"{page.name}:block", "exec"), namespace)
         elif lang == "bash":
             for line in code.splitlines():
@@ -190,6 +190,22 @@ def _run_page(
                     env=env,
                 )
                 assert out.returncode == 0, f"{page.name}: {line}\n{out.stderr[-2000:]}"
+
+
+@contextlib.contextmanager
+def _local_inference_client(code: str):
+    """huggingface_hub's InferenceClient refuses every URL in offline mode, the page's server on 127.0.0.1 too:
+    for a block that uses it, offline mode is lifted (nothing here reaches the hub, which is unreachable)."""
+    if "InferenceClient(" not in code:
+        yield
+        return
+    from huggingface_hub import constants
+
+    saved, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, False
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
 
 
 #: A measured figure: a ratio, a percentage, a duration or a rate, a memory size.
