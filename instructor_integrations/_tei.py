@@ -34,6 +34,7 @@ from ._validation import check_instructions
 from .instructions import list_presets, resolve_task
 
 __all__ = [
+    "DIRECTIONS",
     "FIELDS",
     "TeiInputError",
     "TeiRequest",
@@ -47,6 +48,8 @@ __all__ = [
 #: The body fields ``/embed`` accepts: TEI's, then this server's ``instruction``.
 FIELDS = ("inputs", "normalize", "truncate", "truncation_direction", "prompt_name", "dimensions", "instruction")
 SIDES = ("query", "document")
+#: The ``truncation_direction`` values taken (INSTRUCTOR keeps the start of a long input).
+DIRECTIONS = ("Right", "right")
 
 #: TEI's ``error_type`` for a status this server answers.
 _ERROR_TYPES = {401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded", 503: "Unhealthy"}
@@ -130,7 +133,7 @@ def parse_body(body: Any) -> TeiRequest:  # noqa: C901 - one check per field of 
         if value is not None and not isinstance(value, bool):
             raise TeiInputError(f"'{name}' must be true or false, got {json.dumps(value)[:40]}")
     direction = body.get("truncation_direction")
-    if direction not in (None, "Right", "right"):
+    if direction is not None and direction not in DIRECTIONS:
         raise TeiInputError(f"'truncation_direction' must be 'Right' (INSTRUCTOR keeps the start), got {direction!r}")
     if body.get("dimensions") is not None:
         raise TeiInputError("'dimensions' is not supported: INSTRUCTOR vectors cannot be shortened (leave it out)")

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _tei
+from . import _openapi, _tei
 from ._optional import require
 from ._protocol import Encoder
 from ._validation import PRIORITIES, check_instructions, check_texts
@@ -69,9 +69,9 @@ __all__ = ["INPUT_TYPES", "ServerSettings", "create_app", "run_server"]
 
 logger = logging.getLogger(__name__)
 
-INPUT_TYPES = ("query", "document")
+INPUT_TYPES = _openapi.INPUT_TYPES
 #: The body fields /v1/embeddings accepts: OpenAI's, then INSTRUCTOR's.
-FIELDS = ("input", "model", "encoding_format", "user", "dimensions", "instruction", "task", "input_type", "priority")
+FIELDS = _openapi.FIELDS
 
 
 @dataclass(frozen=True)
@@ -350,8 +350,10 @@ class _Service:
             )
         texts = self._parse_input(body["input"])
         self._check_model(body.get("model"))
-        encoding_format = body.get("encoding_format") or "float"
-        if encoding_format not in ("float", "base64"):
+        encoding_format = body.get("encoding_format")
+        if encoding_format is None:
+            encoding_format = "float"
+        elif encoding_format not in _openapi.ENCODING_FORMATS:
             raise ApiError(
                 400, f"'encoding_format' must be 'float' or 'base64', got {encoding_format!r}", param="encoding_format"
             )
@@ -644,6 +646,18 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
         redoc_url=None,
     )
     app.state.service = service
+    keyed = settings.api_key is not None
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = _openapi.security_schemes()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document
 
     @app.exception_handler(ApiError)
     async def api_error(request: Any, exc: ApiError) -> Any:
@@ -659,7 +673,8 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
     @app.exception_handler(_exceptions.HTTPException)
     async def http_error(request: Any, exc: Any) -> Any:
         status = int(exc.status_code)
-        return ApiError(status, str(exc.detail), code="not_found" if status == 404 else None).response()
+        error = ApiError(status, str(exc.detail), code="not_found" if status == 404 else None, headers=exc.headers)
+        return error.response()  # 405 keeps its Allow header
 
     @app.exception_handler(Exception)
     async def unexpected(request: Any, exc: Exception) -> Any:
@@ -667,19 +682,19 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
         error = ApiError(500, f"internal error ({type(exc).__name__})", type="server_error", headers=_CLOSE)
         return error.tei_response() if request.url.path in _TEI_PATHS else error.response()
 
-    @app.post("/v1/embeddings")
+    @app.post("/v1/embeddings", **_openapi.embeddings_route(settings.max_inputs, keyed))
     async def embeddings(request: fastapi.Request) -> Any:
         return await service.embeddings(request)
 
-    @app.post("/embed")
+    @app.post("/embed", **_openapi.tei_route(settings.max_inputs, keyed))
     async def tei_embed(request: fastapi.Request) -> Any:
         return await service.tei_embed(request)
 
-    @app.post("/")
+    @app.post("/", **_openapi.tei_route(settings.max_inputs, keyed))
     async def tei_root(request: fastapi.Request) -> Any:  # TEI answers embeddings at its root too
         return await service.tei_embed(request)
 
-    @app.get("/info")
+    @app.get("/info", **_openapi.info_route(keyed))
     async def info(request: fastapi.Request) -> Any:
         service.check_key(request)
         encoder = service.check_ready()
@@ -704,7 +719,10 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
             "embedding_dimension": encoder.embedding_dimension,
         }
 
-    @app.get("/v1/models")
+    @app.get(
+        "/v1/models",
+        **_openapi.json_route("the served model", {401: "no key, or a wrong one", 503: "the model is loading"}, keyed),
+    )
     async def models(request: fastapi.Request) -> Any:
         service.check_key(request)
         encoder = service.check_ready()
@@ -720,18 +738,21 @@ def create_app(  # noqa: C901 - the route table: each branch is one route's clos
         }
         return {"object": "list", "data": [entry]}
 
-    @app.get("/health")
+    @app.get("/health", **_openapi.json_route("the process is up", {}))
     async def health() -> Any:
         return {"status": "ok"}
 
-    @app.get("/ready")
+    @app.get(
+        "/ready",
+        **_openapi.json_route("the model is loaded", {503: "the model is loading or failed"}, openai_errors=False),
+    )
     async def ready() -> Any:
         if service.encoder is None:
             status = "failed" if service.load_error is not None else "loading"
             return _responses.JSONResponse({"status": status}, status_code=503)
         return {"status": "ready", "model": settings.model_name}
 
-    @app.get("/metrics")
+    @app.get("/metrics", **_openapi.metrics_route())
     async def metrics() -> Any:
         body = prometheus_client.generate_latest(service.metrics.registry)
         return _responses.Response(body, media_type=prometheus_client.CONTENT_TYPE_LATEST)
