@@ -169,6 +169,7 @@ def embeddings_route(max_inputs: int, api_key: bool) -> dict[str, Any]:
                     400: "a bad body (the message names the field)",
                     401: "no key, or a wrong one",
                     404: "a model this server does not serve",
+                    408: "the body stopped arriving (the connection is closed after it)",
                     413: "too many inputs, or a body past the byte limit",
                     415: "a Content-Encoding other than gzip",
                     500: "the server's own fault (the connection is closed after it)",
@@ -192,6 +193,7 @@ def tei_route(max_inputs: int, api_key: bool) -> dict[str, Any]:
                 _TEI_ERROR,
                 {
                     401: "no key, or a wrong one (Unauthorized)",
+                    408: "the body stopped arriving (the connection is closed after it)",
                     413: "too many inputs, a body past the byte limit, or an input too long with truncate false",
                     415: "a Content-Encoding other than gzip",
                     422: "a bad body (Validation)",

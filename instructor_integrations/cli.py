@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from ._http import HttpLimits
 from .errors import ModelLoadError, UnknownPresetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -293,6 +294,15 @@ def _serve_parser(commands: Any) -> None:
         help="after SIGTERM, how long accepted requests may take to be answered; those still running then get "
         "503 shutting_down (default: %(default)s)",
     )  # fmt: skip
+    limits = HttpLimits()
+    for flag, kind, default, text in (
+        ("--max-header-bytes", int, limits.max_header_bytes, "request line and headers at most; past it 400, closed"),
+        ("--header-timeout", float, limits.header_timeout, "seconds to send a request head; past it 408, closed"),
+        ("--body-timeout", float, 30.0, "seconds to wait for more of a body; past it 408, closed"),
+        ("--keep-alive-timeout", float, limits.keep_alive_timeout, "seconds an idle kept-alive connection stays"),
+        ("--max-connections", int, limits.max_connections, "open connections and running requests; past it 503"),
+    ):
+        serve.add_argument(flag, type=kind, default=default, help=text + " (default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log each request's method, path and status")
 
 
@@ -833,13 +843,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_inputs=args.max_inputs,
         max_request_bytes=args.max_request_bytes,
         max_queued_rows=args.max_queued_rows,
+        body_timeout=args.body_timeout,
+    )
+    limits = HttpLimits(
+        max_header_bytes=args.max_header_bytes,
+        header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
     )
 
     def load() -> InstructorEncoder:
         return InstructorEncoder.from_settings(encoder_settings)
 
     logging.getLogger("uvicorn.access").disabled = not args.access_log
-    run_server(load, settings, host=args.host, port=args.port, graceful_seconds=args.graceful_timeout)
+    run_server(load, settings, host=args.host, port=args.port, graceful_seconds=args.graceful_timeout, limits=limits)
     return EXIT_OK
 
 

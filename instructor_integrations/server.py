@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from . import _openapi, _tei
+from ._http import HttpLimits, uvicorn_options
 from ._optional import require
 from ._protocol import Encoder
 from ._validation import PRIORITIES, check_instructions, check_texts
@@ -65,7 +66,7 @@ from fastapi import responses as _responses  # noqa: E402
 from starlette import exceptions as _exceptions  # noqa: E402
 from starlette.requests import ClientDisconnect  # noqa: E402
 
-__all__ = ["INPUT_TYPES", "ServerSettings", "create_app", "run_server"]
+__all__ = ["INPUT_TYPES", "HttpLimits", "ServerSettings", "create_app", "run_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class ServerSettings:
         max_request_bytes: Largest request body (413 past it).
         max_queued_rows: Most rows accepted and not yet embedded, over all requests; a request that would
             pass it gets 503 with ``Retry-After``.
+        body_timeout: Seconds the server waits for the next part of a request body; past it the request
+            gets 408 (``body_timeout``) and the connection is closed.
 
     Examples:
         >>> ServerSettings(model_name="hkunlp/instructor-large").max_inputs
@@ -104,6 +107,7 @@ class ServerSettings:
     max_inputs: int = 2048
     max_request_bytes: int = 16 * 1024 * 1024
     max_queued_rows: int = 16384
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.input_type not in INPUT_TYPES:
@@ -112,6 +116,9 @@ class ServerSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        timeout = self.body_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or math.isinf(timeout):
+            raise ValueError(f"body_timeout must be a positive number of seconds, got {timeout!r}")
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must not be empty (give None for no key)")
         resolve_task(self.task, self.model_name)  # an unknown preset fails at startup, not per request
@@ -291,30 +298,30 @@ class _Service:
     async def read_body(self, request: Any) -> Any:
         limit = self.settings.max_request_bytes
         declared = request.headers.get("content-length")
+        # An answer given before the body is read closes the connection: the unread rest is never parsed.
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise ApiError(
-                413, f"the request body has {declared} bytes; the limit is {limit}", code="request_too_large"
-            )
+                413, f"the request body has {declared} bytes; the limit is {limit}", code="request_too_large",
+                headers=_CLOSE,
+            )  # fmt: skip
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
             raise ApiError(
                 415, f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or an uncompressed body",
-                code="unsupported_content_encoding",
+                code="unsupported_content_encoding", headers=_CLOSE,
             )  # fmt: skip
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
         chunks, size = [], 0
-        try:
-            async for chunk in request.stream():
-                if inflate is not None and chunk:
-                    chunk = self._inflate(inflate, chunk, limit - size)
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(
-                        413, f"the request body is over the limit of {limit} bytes", code="request_too_large"
-                    )
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise _ClientClosed from None
+        async for chunk in self._chunks(request):
+            if inflate is not None and chunk:
+                chunk = self._inflate(inflate, chunk, limit - size)
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(
+                    413, f"the request body is over the limit of {limit} bytes", code="request_too_large",
+                    headers=_CLOSE,
+                )  # fmt: skip
+            chunks.append(chunk)
         if inflate is not None and not inflate.eof:
             raise ApiError(400, "the gzip body ends before its end of stream", code="invalid_gzip")
         try:
@@ -324,13 +331,30 @@ class _Service:
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
             raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
 
+    async def _chunks(self, request: Any) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive: 408 when none comes for ``body_timeout``; a client gone, _ClientClosed."""
+        stream = request.stream().__aiter__()
+        while True:
+            try:
+                chunk: bytes = await asyncio.wait_for(stream.__anext__(), self.settings.body_timeout)
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError:
+                raise ApiError(
+                    408, f"no part of the request body arrived for {self.settings.body_timeout:g} s",
+                    code="body_timeout", headers=_CLOSE,
+                ) from None  # fmt: skip
+            except ClientDisconnect:
+                raise _ClientClosed from None
+            yield chunk
+
     @staticmethod
     def _inflate(inflate: Any, chunk: bytes, room: int) -> bytes:
         """A chunk of a gzip body, decoded: never more than ``room`` + 1 bytes (past that it is refused anyway)."""
         try:
             out: bytes = inflate.decompress(chunk, max(room, 0) + 1)
         except zlib.error as exc:
-            raise ApiError(400, f"the body is not valid gzip: {exc}", code="invalid_gzip") from None
+            raise ApiError(400, f"the body is not valid gzip: {exc}", code="invalid_gzip", headers=_CLOSE) from None
         return out
 
     def parse(self, body: Any) -> _Embeddings:
@@ -819,8 +843,12 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     graceful_seconds: float = 30.0,
+    limits: HttpLimits | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; the requests already accepted are answered before it exits.
+
+    ``limits`` bound each connection before the application sees its request (header size and time,
+    keep-alive, open connections; see :class:`~instructor_integrations._http.HttpLimits`).
 
     Raises:
         ModelLoadError: ``encoder`` was a loader and the model could not be loaded (the server stops).
@@ -834,6 +862,7 @@ def run_server(
         port=port,
         log_config=None,  # the application's logging (no bodies are logged: uvicorn logs method and path)
         timeout_graceful_shutdown=None if math.isinf(graceful_seconds) else max(1, math.ceil(graceful_seconds)),
+        **uvicorn_options(limits or HttpLimits()),
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
