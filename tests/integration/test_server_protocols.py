@@ -192,6 +192,48 @@ def test_a_client_that_disconnects_mid_body_is_counted_apart_not_as_a_500(server
     healthy_and_right(server, tiny_encoder)
 
 
+def test_a_client_that_goes_away_while_queued_has_its_rows_dropped(embed_server, tmp_path, tiny_encoder):
+    """A bulk request keeps the model busy; a second one is queued behind it, then its client leaves."""
+    import json
+    import threading
+
+    server = embed_server(tmp_path, "--api-key", KEY).start()  # default byte limit: the busy request is 7 MB
+
+    rows_before = metric(server, "instructor_rows_total")
+    closed_before = metric(server, "instructor_requests_total", endpoint="/v1/embeddings", status="client_closed")
+    busy = [f"{i} " + "word " * 600 for i in range(2048)]  # each cut at the token limit: seconds of work
+    answer: list[httpx.Response] = []
+    worker = threading.Thread(
+        target=lambda: answer.append(
+            httpx.post(
+                f"{server.url}/v1/embeddings", json={"input": busy, "priority": "bulk"}, headers=AUTH, timeout=600
+            )
+        )
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while metric(server, "instructor_queued_rows") < len(busy):  # the bulk request is queued
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    body = json.dumps({"input": [f"queued text {i}" for i in range(10)], "priority": "bulk"}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        head = (
+            f"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        while metric(server, "instructor_queued_rows") < len(busy) + 10:  # its rows joined the queue
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    worker.join(timeout=600)
+    assert answer and answer[0].status_code == 200
+    closed = metric(server, "instructor_requests_total", endpoint="/v1/embeddings", status="client_closed")
+    assert closed == closed_before + 1
+    assert metric(server, "instructor_rows_total") == rows_before + len(busy)  # the 10 rows were never embedded
+    assert metric(server, "instructor_queued_rows") == 0
+    healthy_and_right(server, tiny_encoder)
+
+
 # ------------------------------------------------------------------------------ a 500 closes honestly
 def test_a_server_fault_is_a_500_that_says_connection_close(tmp_path: Path):
     port = free_port()
