@@ -110,11 +110,13 @@ class InstructorEncoder:
         dtype: Weight dtype: ``"auto"`` (bfloat16 on CUDA devices that support it, float32 elsewhere),
             ``"float32"``, ``"bfloat16"`` or ``"float16"`` (T5 overflows in float16: non-finite outputs
             raise :class:`~instructor_integrations.errors.NonFiniteEmbeddingError`).
-        precision: ``None`` (``dtype`` decides), ``"exact"`` (float32 everywhere, reference parity) or
+        precision: ``None`` (``dtype`` decides), ``"exact"`` (float32 everywhere, reference parity),
             ``"fast"`` (bfloat16 where the hardware runs it fast: CUDA with bf16, CPUs with AMX or
             AVX512-BF16; float32 elsewhere; on a CPU with AVX512-BF16 but no AMX, such as AMD Zen 4
             and 5, attention runs in cache-sized blocks of plain operators, faster there than PyTorch's
-            fused kernel). Give either ``dtype`` or ``precision``.
+            fused kernel) or ``"int8"`` (the CPU only, extra ``[int8]``: the transformer as an int8 ONNX
+            Runtime graph, built from the weights on first use and cached; pooling as with ``"exact"``;
+            for CPUs without fast bfloat16, see docs/performance.md). Give either ``dtype`` or ``precision``.
         max_seq_length: Token limit per input. ``None``: 512 for INSTRUCTOR pooling (the reference's
             hard-coded cap), the checkpoint's own setting otherwise.
         batch_size: Rows per forward pass, at most. On a GPU the default of 32 leaves most of the
