@@ -17,7 +17,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HttpLimits", "uvicorn_options"]
+from ._validation import check_positive_int, check_positive_seconds
+
+__all__ = ["BODY_TIMEOUT", "HttpLimits", "uvicorn_options"]
+
+#: Seconds the server waits for more of a request body (``ServerSettings.body_timeout``, ``serve --body-timeout``).
+BODY_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,10 @@ class HttpLimits:
     max_connections: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("max_header_bytes", "max_connections"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("header_timeout", "keep_alive_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        check_positive_int(self.max_header_bytes, "max_header_bytes")
+        check_positive_int(self.max_connections, "max_connections")
+        check_positive_seconds(self.header_timeout, "header_timeout")
+        check_positive_seconds(self.keep_alive_timeout, "keep_alive_timeout")
 
 
 def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:

@@ -106,6 +106,24 @@ def _errors(shape: dict[str, Any], statuses: dict[int, str]) -> dict[int | str, 
     return {status: _json(shape, description) for status, description in statuses.items()}
 
 
+def _texts(max_inputs: int) -> dict[str, Any]:
+    """A string, or a non-empty list of at most ``max_inputs`` strings (both protocols' inputs)."""
+    return {"anyOf": [{"type": "string"}, {**_STRINGS, "maxItems": max_inputs}]}
+
+
+def _post_route(
+    body: dict[str, Any], answer: dict[str, Any], errors: dict[int, str], error_shape: dict[str, Any], api_key: bool
+) -> dict[str, Any]:
+    """A POST route's decorator arguments: its JSON body, its 200 answer and its errors in one shape."""
+    return {
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            **_security(api_key),
+        },
+        "responses": {200: answer, **_errors(error_shape, errors)},
+    }
+
+
 def _security(api_key: bool) -> dict[str, Any]:
     return {"security": [{BEARER: []}]} if api_key else {}
 
@@ -117,7 +135,7 @@ def embeddings_request(max_inputs: int) -> dict[str, Any]:
         "required": ["input"],
         "additionalProperties": False,
         "properties": {
-            "input": {"anyOf": [{"type": "string"}, {**_STRINGS, "maxItems": max_inputs}]},
+            "input": _texts(max_inputs),
             "model": {"type": ["string", "null"], "description": "the served model's name or an alias"},
             "encoding_format": {"enum": [*ENCODING_FORMATS, None]},
             "user": {"type": ["string", "null"]},
@@ -137,7 +155,7 @@ def tei_request(max_inputs: int) -> dict[str, Any]:
         "required": ["inputs"],
         "additionalProperties": False,
         "properties": {
-            "inputs": {"anyOf": [{"type": "string"}, {**_STRINGS, "maxItems": max_inputs}]},
+            "inputs": _texts(max_inputs),
             "normalize": {"type": ["boolean", "null"]},
             "truncate": {"type": ["boolean", "null"]},
             "truncation_direction": {"enum": [*_tei.DIRECTIONS, None]},
@@ -153,57 +171,34 @@ def tei_request(max_inputs: int) -> dict[str, Any]:
 
 def embeddings_route(max_inputs: int, api_key: bool) -> dict[str, Any]:
     """``POST /v1/embeddings``: its body and every answer (keyword arguments of FastAPI's route decorator)."""
-    return {
-        "openapi_extra": {
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": embeddings_request(max_inputs)}},
-            },
-            **_security(api_key),
-        },
-        "responses": {
-            200: _json(_EMBEDDINGS_RESPONSE, "the vectors, in input order", _TRUNCATED),
-            **_errors(
-                _OPENAI_ERROR,
-                {
-                    400: "a bad body (the message names the field)",
-                    401: "no key, or a wrong one",
-                    404: "a model this server does not serve",
-                    408: "the body stopped arriving (the connection is closed after it)",
-                    413: "too many inputs, or a body past the byte limit",
-                    415: "a Content-Encoding other than gzip",
-                    500: "the server's own fault (the connection is closed after it)",
-                    503: "the queue is full, the model is loading, or the server is shutting down (Retry-After)",
-                },
-            ),
-        },
+    errors = {
+        400: "a bad body (the message names the field)",
+        401: "no key, or a wrong one",
+        404: "a model this server does not serve",
+        408: "the body stopped arriving (the connection is closed after it)",
+        413: "too many inputs, or a body past the byte limit",
+        415: "a Content-Encoding other than gzip",
+        500: "the server's own fault (the connection is closed after it)",
+        503: "the queue is full, the model is loading, or the server is shutting down (Retry-After)",
     }
+    answer = _json(_EMBEDDINGS_RESPONSE, "the vectors, in input order", _TRUNCATED)
+    return _post_route(embeddings_request(max_inputs), answer, errors, _OPENAI_ERROR, api_key)
 
 
 def tei_route(max_inputs: int, api_key: bool) -> dict[str, Any]:
     """``POST /embed`` (and ``POST /``): TEI's body and answers."""
-    return {
-        "openapi_extra": {
-            "requestBody": {"required": True, "content": {"application/json": {"schema": tei_request(max_inputs)}}},
-            **_security(api_key),
-        },
-        "responses": {
-            200: _json({"type": "array", "items": _VECTOR}, "one vector per input, in order", _TRUNCATED),
-            **_errors(
-                _TEI_ERROR,
-                {
-                    401: "no key, or a wrong one (Unauthorized)",
-                    408: "the body stopped arriving (the connection is closed after it)",
-                    413: "too many inputs, a body past the byte limit, or an input too long with truncate false",
-                    415: "a Content-Encoding other than gzip",
-                    422: "a bad body (Validation)",
-                    429: "the queue is full (Overloaded)",
-                    500: "the server's own fault (Backend; the connection is closed after it)",
-                    503: "the model is loading or the server is shutting down (Unhealthy)",
-                },
-            ),
-        },
+    errors = {
+        401: "no key, or a wrong one (Unauthorized)",
+        408: "the body stopped arriving (the connection is closed after it)",
+        413: "too many inputs, a body past the byte limit, or an input too long with truncate false",
+        415: "a Content-Encoding other than gzip",
+        422: "a bad body (Validation)",
+        429: "the queue is full (Overloaded)",
+        500: "the server's own fault (Backend; the connection is closed after it)",
+        503: "the model is loading or the server is shutting down (Unhealthy)",
     }
+    answer = _json({"type": "array", "items": _VECTOR}, "one vector per input, in order", _TRUNCATED)
+    return _post_route(tei_request(max_inputs), answer, errors, _TEI_ERROR, api_key)
 
 
 def json_route(

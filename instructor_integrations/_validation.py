@@ -7,6 +7,7 @@ position and value, and what is accepted, so that bad input never reaches the mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ __all__ = [
     "check_instructions",
     "check_pairs",
     "check_positive_int",
+    "check_positive_seconds",
     "check_texts",
     "short",
 ]
@@ -140,6 +142,18 @@ def check_bool(value: Any, name: str, *, allow_none: bool = False) -> bool | Non
     if not isinstance(value, bool):
         allowed = "None, True or False" if allow_none else "True or False"
         raise TypeError(f"{name} must be {allowed}, got {short(value)}")
+    return value
+
+
+def check_positive_seconds(value: Any, name: str) -> float:
+    """Validate a finite, positive number of seconds such as ``body_timeout``.
+
+    Examples:
+        >>> check_positive_seconds(2, "header_timeout")
+        2
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise ValueError(f"{name} must be a positive number of seconds, got {short(value)}")
     return value
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from ._http import HttpLimits
+from ._http import BODY_TIMEOUT, HttpLimits
 from .errors import ModelLoadError, UnknownPresetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -298,7 +298,7 @@ def _serve_parser(commands: Any) -> None:
     for flag, kind, default, text in (
         ("--max-header-bytes", int, limits.max_header_bytes, "request line and headers at most; past it 400, closed"),
         ("--header-timeout", float, limits.header_timeout, "seconds to send a request head; past it 408, closed"),
-        ("--body-timeout", float, 30.0, "seconds to wait for more of a body; past it 408, closed"),
+        ("--body-timeout", float, BODY_TIMEOUT, "seconds to wait for more of a body; past it 408, closed"),
         ("--keep-alive-timeout", float, limits.keep_alive_timeout, "seconds an idle kept-alive connection stays"),
         ("--max-connections", int, limits.max_connections, "open connections and running requests; past it 503"),
     ):

@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 
 from . import _openapi, _tei
-from ._http import HttpLimits, uvicorn_options
+from ._http import BODY_TIMEOUT, HttpLimits, uvicorn_options
 from ._optional import require
 from ._protocol import Encoder
-from ._validation import PRIORITIES, check_instructions, check_texts
+from ._validation import PRIORITIES, check_instructions, check_positive_seconds, check_texts
 from .errors import EncoderClosedError, NonFiniteEmbeddingError
 from .instructions import resolve_task
 
@@ -107,7 +107,7 @@ class ServerSettings:
     max_inputs: int = 2048
     max_request_bytes: int = 16 * 1024 * 1024
     max_queued_rows: int = 16384
-    body_timeout: float = 30.0
+    body_timeout: float = BODY_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.input_type not in INPUT_TYPES:
@@ -116,9 +116,7 @@ class ServerSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        timeout = self.body_timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or math.isinf(timeout):
-            raise ValueError(f"body_timeout must be a positive number of seconds, got {timeout!r}")
+        check_positive_seconds(self.body_timeout, "body_timeout")
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must not be empty (give None for no key)")
         resolve_task(self.task, self.model_name)  # an unknown preset fails at startup, not per request
@@ -415,31 +413,32 @@ class _Service:
         if user is not None and not isinstance(user, str):
             raise ApiError(400, f"'user' must be a string, got {type(user).__name__}", param="user")
 
-    def _parse_input(self, value: Any) -> list[str]:
+    def _parse_input(self, value: Any, field: str = "input") -> list[str]:
+        """The texts of a request's ``field`` (OpenAI's ``input``, TEI's ``inputs``), within ``max_inputs``."""
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
             raise ApiError(
-                400, f"'input' must be a string or a list of strings, got {type(value).__name__}", param="input"
+                400, f"'{field}' must be a string or a list of strings, got {type(value).__name__}", param=field
             )
         if not value:
-            raise ApiError(400, "'input' is an empty list; give at least one string", param="input")
+            raise ApiError(400, f"'{field}' is an empty list; give at least one string", param=field)
         if any(isinstance(item, (int, list)) and not isinstance(item, bool) for item in value):
             raise ApiError(
-                400, "'input' holds token ids; this server takes text (send strings)", param="input",
+                400, f"'{field}' holds token ids; this server takes text (send strings)", param=field,
                 code="unsupported_input",
             )  # fmt: skip
         if len(value) > self.settings.max_inputs:
             raise ApiError(
                 413,
-                f"'input' has {len(value)} items; the limit is {self.settings.max_inputs} per request",
-                param="input",
+                f"'{field}' has {len(value)} items; the limit is {self.settings.max_inputs} per request",
+                param=field,
                 code="too_many_inputs",
             )
         try:
-            return check_texts(value, "input")
+            return check_texts(value, field)
         except (TypeError, ValueError) as exc:
-            raise ApiError(400, str(exc), param="input") from None
+            raise ApiError(400, str(exc), param=field) from None
 
     def _parse_instructions(self, body: dict[str, Any], n: int) -> list[str | None]:
         task, input_type = body.get("task"), body.get("input_type")
@@ -499,12 +498,7 @@ class _Service:
             parsed = _tei.parse_body(await self.read_body(request))
         except _tei.TeiInputError as exc:
             raise ApiError(exc.status, str(exc), code="invalid_body") from None
-        if len(parsed.texts) > self.settings.max_inputs:
-            raise ApiError(
-                413, f"'inputs' has {len(parsed.texts)} items; the limit is {self.settings.max_inputs} per request",
-                code="too_many_inputs",
-            )  # fmt: skip
-        texts, instructions = self._tei_rows(parsed)
+        texts, instructions = self._tei_rows(self._parse_input(parsed.texts, "inputs"), parsed)
         if parsed.truncate is False:
             self._refuse_long(encoder, texts, instructions)
         vectors, _, truncated = await self.embed(request, encoder, texts, instructions, "auto")
@@ -516,12 +510,8 @@ class _Service:
             media_type="application/json", headers=_truncation_header(truncated),
         )  # fmt: skip
 
-    def _tei_rows(self, parsed: _tei.TeiRequest) -> tuple[list[str], list[str | None]]:
-        """Texts and their instructions: given, from ``prompt_name``, from a preset prefix, or the default."""
-        try:
-            texts = check_texts(parsed.texts, "inputs")
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, str(exc), param="inputs") from None
+    def _tei_rows(self, texts: list[str], parsed: _tei.TeiRequest) -> tuple[list[str], list[str | None]]:
+        """Checked texts and their instructions: given, from ``prompt_name``, from a preset prefix, or the default."""
         if parsed.instructions is not None:
             return texts, parsed.instructions
         if parsed.prompt is not None:
