@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import tempfile
 import time
 import warnings
@@ -39,15 +40,16 @@ import numpy as np
 import torch
 
 from .._optional import require
+from .runtime import cpu_flags
 
-__all__ = ["CACHE_ENV", "FORMAT", "Int8Backbone", "cache_root", "int8_available"]
+__all__ = ["CACHE_ENV", "FORMAT", "Int8Backbone", "cache_root", "int8_available", "saturating_kernels"]
 
 logger = logging.getLogger(__name__)
 
 #: Environment variable naming the folder that holds the int8 graphs (overrides the default place).
 CACHE_ENV = "INSTRUCTOR_INTEGRATIONS_CACHE"
 #: Version of the way the graph is made (export and quantisation settings): a change rebuilds every cache.
-FORMAT = 1
+FORMAT = 2
 _OPSET = 17
 _MODEL_FILE = "model.onnx"
 _MANIFEST = "manifest.json"
@@ -55,6 +57,23 @@ _MANIFEST = "manifest.json"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: Above this many bytes of float32 weights the exported graph keeps them in a side file (protobuf's 2 GiB cap).
 _EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+def saturating_kernels() -> bool:
+    """Whether ONNX Runtime's int8 kernels on this CPU add products in 16 bits, which can saturate.
+
+    On x86-64 without VNNI (AVX2 only: AMD Zen 2 and 3, Intel before Ice Lake) its uint8 x int8 kernels
+    multiply with ``vpmaddubsw``, whose pairwise sums saturate at 32,767 when both weights of a pair are
+    large; ONNX Runtime's documentation recommends 7-bit weights there. With VNNI or AMX (32-bit sums), and
+    off x86, they do not saturate.
+
+    Examples:
+        >>> isinstance(saturating_kernels(), bool)
+        True
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    return not ({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
 def int8_available() -> str | None:
@@ -174,6 +193,42 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _torch_in_this_thread() -> Iterator[None]:
+    """Run torch's operators in the calling thread only (pooling after the session is small work).
+
+    With its OpenMP pool, torch would wake its workers for the pooling, and they then spin for a while
+    (``GOMP_SPINCOUNT``) on the cores ONNX Runtime's threads need for the next batch. OpenMP's thread
+    count is a per-thread setting: threads already running torch work keep their own (only a thread
+    that first calls torch during these few milliseconds starts with one).
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _eager_attention(backbone: torch.nn.Module) -> Iterator[None]:
+    """Run with transformers' eager attention, then switch back to the implementation the model had."""
+    config = getattr(backbone, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    switch = getattr(backbone, "set_attn_implementation", None)
+    if previous in (None, "eager") or not callable(switch):
+        yield
+        return
+    switch("eager")
+    try:
+        yield
+    finally:
+        switch(previous)
+
+
 class Int8Backbone:
     """The model's transformer as an int8 ONNX Runtime session; the rest of the model stays as it is.
 
@@ -208,6 +263,8 @@ class Int8Backbone:
             )
         self.backbone: torch.nn.Module = backbone
         self.names = self._input_names(model)
+        #: 7-bit weights (``reduce_range``), where this CPU's int8 kernels would saturate with 8-bit ones.
+        self.reduce_range = saturating_kernels()
         self.key = self._key()
         self.folder = (
             cache_root(cache_folder) / hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:24]
@@ -244,7 +301,12 @@ class Int8Backbone:
             "torch": torch.__version__,
             "onnx": onnx.__version__,
             "onnxruntime": self._ort.__version__,
-            "quantization": {"weights": "int8", "per_channel": True, "activations": "dynamic uint8", "opset": _OPSET},
+            "quantization": {
+                "weights": "int7" if self.reduce_range else "int8",
+                "per_channel": True,
+                "activations": "dynamic uint8",
+                "opset": _OPSET,
+            },
         }
 
     def _valid(self) -> Path | None:
@@ -305,6 +367,7 @@ class Int8Backbone:
                 str(quantized / _MODEL_FILE),
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                reduce_range=self.reduce_range,
                 use_external_data_format=large,
             )
             for path in sorted(quantized.iterdir()):
@@ -312,13 +375,19 @@ class Int8Backbone:
         logger.info("Built the int8 graph in %.1f s", time.perf_counter() - started)
 
     def _export(self, path: Path) -> None:
+        """The float32 transformer as an ONNX graph, with its attention written out as plain operators.
+
+        The export runs with transformers' eager attention: SDPA's exported form (masks built with
+        boolean operators around one fused call) is left unfused by ONNX Runtime and runs markedly slower
+        after quantisation (the performance log). The model's own implementation is restored afterwards.
+        """
         sample = self.model.preprocess(["an example input of a few words", "a"])
         inputs = tuple(sample[name] for name in self.names)
         wrapper = _Hidden(self.backbone, self.names).eval()
         axes = {name: {0: "batch", 1: "length"} for name in (*self.names, "token_embeddings")}
         was_training = self.backbone.training
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _eager_attention(self.backbone):
                 torch.onnx.export(
                     wrapper,
                     inputs,
@@ -339,7 +408,7 @@ class Int8Backbone:
         hidden = self.session.run(None, feeds)[0]
         out = dict(features)
         out["token_embeddings"] = torch.from_numpy(np.asarray(hidden, dtype=np.float32))
-        with torch.inference_mode():
+        with torch.inference_mode(), _torch_in_this_thread():
             for module in list(self.model)[1:]:
                 out = module(out)
         embeddings: torch.Tensor = out["sentence_embedding"]

@@ -38,7 +38,23 @@ PRECISIONS = ("exact", "fast", "int8")
 
 @functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags Linux reports in ``/proc/cpuinfo`` (empty elsewhere, or when unreadable)."""
+    """The CPU feature flags Linux reports in ``/proc/cpuinfo``, as this process's kernels can use them.
+
+    Where torch's kernels run below AVX-512 on a CPU that reports it (``ATEN_CPU_CAPABILITY=avx2``, or a
+    CPUID mask such as ``scripts/avx2only``), the AVX-512, AMX and VNNI flags are left out: the process is
+    treated as the AVX2 machine its libraries see. Empty off Linux, or when ``/proc/cpuinfo`` is unreadable.
+    """
+    flags = _reported_cpu_flags()
+    if "avx512f" in flags and not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return frozenset(flag for flag in flags if not flag.startswith(_BEYOND_AVX2))
+    return flags
+
+
+#: Flags of the extensions an AVX2-only CPU lacks: AVX-512, AMX and the VEX-coded VNNI family.
+_BEYOND_AVX2 = ("avx512", "amx", "avx_vnni", "avx_ifma", "avx_ne_convert", "avx10")
+
+
+def _reported_cpu_flags() -> frozenset[str]:
     if not sys.platform.startswith("linux"):
         return frozenset()
     try:

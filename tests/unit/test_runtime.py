@@ -83,3 +83,23 @@ def test_fast_on_cpu_follows_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_exact_is_float32() -> None:
     assert rt.resolve_plan(CPU, "auto", "exact").weight_dtype == torch.float32
+
+
+@pytest.mark.parametrize(("capability", "fast"), [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
+def test_a_process_whose_kernels_see_avx2_only_is_an_avx2_machine(
+    monkeypatch: pytest.MonkeyPatch, capability: str, fast: bool
+) -> None:
+    """/proc/cpuinfo names AMX and AVX512-BF16, but torch's kernels run at ``capability`` (ATEN_CPU_CAPABILITY
+    or a CPUID mask): bfloat16 counts as fast only where they can use it."""
+    reported = frozenset({"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_tile"})
+    monkeypatch.setattr(rt, "_reported_cpu_flags", lambda: reported)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    rt.cpu_flags.cache_clear()
+    try:
+        assert rt.cpu_has_fast_bf16() is fast
+        assert rt.cpu_has_amx() is fast
+        assert {"avx2", "fma"} <= rt.cpu_flags()
+        assert ("avx_vnni" in rt.cpu_flags()) is fast  # the mask hides the VEX-coded VNNI as well
+        assert rt.resolve_plan(CPU, "auto", "fast").weight_dtype == (torch.bfloat16 if fast else torch.float32)
+    finally:
+        rt.cpu_flags.cache_clear()
