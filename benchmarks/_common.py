@@ -46,6 +46,9 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         # What decides the CPU's bfloat16 path (AMX tiles, AVX512-BF16) and the attention "fast" uses.
         "cpu_bf16_flags": sorted({"amx_bf16", "avx512_bf16"} & cpu_flags()),
+        # The kernels this process can use: "AVX2" on an AVX-512 CPU means a CPUID mask (scripts/avx2only).
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpuid_mask": "avx2only" if "avx2only" in os.environ.get("LD_PRELOAD", "") else None,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -189,10 +189,20 @@ def mteb_table(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _masked(data: dict[str, Any]) -> str:
+    """How the CPU class was made, where a CPUID mask made it (``scripts/avx2only``)."""
+    if data["machine"].get("cpuid_mask") != "avx2only":
+        return ""
+    return (
+        f" on a {data['machine']['cpu']} with AVX-512, VNNI and AMX hidden (`scripts/avx2only`): every library ran "
+        "its AVX2 kernels, on this CPU's cores"
+    )
+
+
 def int8_table(data: dict[str, Any]) -> str:
     rows = [
-        f"CPU class: **{data['cpu_class']}**. {data['rounds']} round(s) of fresh processes; each ratio is the median "
-        "of the per-round ratios to `exact`.",
+        f"CPU class: **{data['cpu_class']}**{_masked(data)}. {data['rounds']} round(s) of fresh processes; "
+        "each ratio is the median of the per-round ratios to `exact`.",
         "",
         "| model | documents (tokens) | variant | tokens/s | vs `exact` | cosine to `exact`, min |",
         "| --- | --- | --- | --- | --- | --- |",
