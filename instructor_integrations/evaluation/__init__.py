@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,10 +111,23 @@ def _cosine_run(
 
 
 def _search_raw(
-    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int
+    encoder: InstructorEncoder,
+    data: RetrievalData,
+    query: str | None,
+    document: str | None,
+    batch_size: int,
+    known: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, list[str]]:
     doc_ids = list(data.corpus)
-    docs = encoder.encode([data.corpus[d] for d in doc_ids], document, batch_size=batch_size)
+    texts = [data.corpus[d] for d in doc_ids]
+    if known is None:
+        docs = encoder.encode(texts, document, batch_size=batch_size)
+    else:
+        missing = list(dict.fromkeys(text for text in texts if text not in known))
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            fresh = dict(zip(missing, encoder.encode(missing, document, batch_size=batch_size), strict=True))
+        docs = np.stack([fresh[text] if text in fresh else known[text] for text in texts]).astype(np.float32)
     query_ids = list(data.queries)
     queries = encoder.encode([data.queries[q] for q in query_ids], query, batch_size=batch_size)
     return _cosine_run(query_ids, queries, doc_ids, docs)
@@ -269,12 +283,18 @@ def _sts(
 
 
 def _retrieve(
-    encoder: InstructorEncoder, data: RetrievalData, query: str | None, document: str | None, batch_size: int, via: str
+    encoder: InstructorEncoder,
+    data: RetrievalData,
+    query: str | None,
+    document: str | None,
+    batch_size: int,
+    via: str,
+    known: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, float], dict[str, int]]:
-    """nDCG@10, recall@100 and MRR@10 (x100) of a search through ``via``."""
+    """nDCG@10, recall@100 and MRR@10 (x100) of a search through ``via`` (``known``: raw search only)."""
     with tempfile.TemporaryDirectory(prefix="instructor-eval-") as tmp:
         if via == "raw":
-            run = _search_raw(encoder, data, query, document, batch_size)
+            run = _search_raw(encoder, data, query, document, batch_size, known)
         else:
             search = {"chroma": _search_chroma, "langchain": _search_langchain, "llama-index": _search_llama_index}
             run = search[via](encoder, data, query, document, batch_size, Path(tmp))
@@ -293,11 +313,22 @@ def retrieval_metrics(
     document_instruction: str | None,
     *,
     batch_size: int = 32,
+    document_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """nDCG@10, recall@100 and MRR@10 (x100) of ``encoder`` on an in-memory retrieval set, exact search.
 
     What :func:`evaluate` computes for a BEIR folder, for data that is already loaded (a held-out
     split of training rows, for example).
+
+    Args:
+        encoder: The encoder to score.
+        data: Corpus, queries and judgements.
+        query_instruction: The queries' instruction.
+        document_instruction: The documents' instruction.
+        batch_size: Rows per batch.
+        document_vectors: Vectors of document texts this encoder has already embedded with
+            ``document_instruction`` (several sets over one corpus embed it once); texts not in it are
+            embedded here.
 
     Examples:
         >>> from instructor_integrations import InstructorEncoder
@@ -307,7 +338,7 @@ def retrieval_metrics(
         >>> retrieval_metrics(encoder, data, None, None)["ndcg@10"]
         100.0
     """
-    return _retrieve(encoder, data, query_instruction, document_instruction, batch_size, "raw")[0]
+    return _retrieve(encoder, data, query_instruction, document_instruction, batch_size, "raw", document_vectors)[0]
 
 
 def _renamed(old: str, old_value: Any, new: str, value: Any) -> Any:

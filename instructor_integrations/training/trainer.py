@@ -328,11 +328,18 @@ def _score(
     pair: tuple[str | None, str | None],
     batch_size: int,
 ) -> None:
-    """Score each held-out set with the package's harness, into ``scores[name][when]``."""
-    for name, held in held_out.items():
-        if held is not None:
-            scores[name][when] = retrieval_metrics(encoder, held, *pair, batch_size=batch_size)
-            logger.info("%s %s training: %s", name, when, scores[name][when])
+    """Score each held-out set with the package's harness, into ``scores[name][when]``.
+
+    The dev and test sets of one BEIR folder share its corpus: its texts are embedded once for both.
+    """
+    sets = {name: held for name, held in held_out.items() if held is not None}
+    known = None
+    if len(sets) > 1:
+        texts = list(dict.fromkeys(text for held in sets.values() for text in held.corpus.values()))
+        known = dict(zip(texts, encoder.encode(texts, pair[1], batch_size=batch_size), strict=True))
+    for name, held in sets.items():
+        scores[name][when] = retrieval_metrics(encoder, held, *pair, batch_size=batch_size, document_vectors=known)
+        logger.info("%s %s training: %s", name, when, scores[name][when])
 
 
 def _check(

@@ -372,3 +372,36 @@ def test_the_mining_margin_keeps_negatives_below_the_positive(tiny_encoder: Inst
     assert sum(len(row.negatives) for row in mined) < 12  # the margin did leave some out
     none = mine_hard_negatives(tiny_encoder, rows, corpus=corpus, num_negatives=3, margin=2.0)
     assert all(row.negatives == () for row in none)  # no cosine lies 2 below another
+
+
+def test_dev_and_test_sets_of_one_corpus_embed_it_once(tiny_encoder: InstructorEncoder) -> None:
+    """Before and after training, the dev and test splits of one BEIR folder share its corpus: it is embedded
+    once for both, and each set scores what scoring it alone gives."""
+    from instructor_integrations.evaluation import retrieval_metrics
+    from instructor_integrations.evaluation.datasets import load_retrieval
+    from instructor_integrations.training.trainer import _score
+
+    from ..conftest import FIXTURES
+
+    folder = FIXTURES / "mini-beir"
+    held = {"dev": load_retrieval(folder, split="train"), "test": load_retrieval(folder, split="test")}
+    corpus = set(held["dev"].corpus.values())
+    assert corpus == set(held["test"].corpus.values()) and len(corpus) > 1
+    alone = {name: retrieval_metrics(tiny_encoder, data, QI, DI) for name, data in held.items()}
+    embedded: list[str] = []
+    real = tiny_encoder.encode
+
+    def counting(texts, instruction=None, **kwargs):
+        if instruction == DI:
+            embedded.extend(texts)
+        return real(texts, instruction, **kwargs)
+
+    scores: dict = {"dev": {}, "test": {}}
+    tiny_encoder.encode = counting  # type: ignore[method-assign]
+    try:
+        _score(scores, "before", tiny_encoder, held, (QI, DI), 32)
+    finally:
+        del tiny_encoder.encode
+    assert sorted(embedded) == sorted(corpus)  # each document text once, for both sets
+    for name in held:
+        assert scores[name]["before"] == pytest.approx(alone[name], abs=1e-3)
