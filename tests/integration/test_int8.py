@@ -174,6 +174,33 @@ def test_a_damaged_or_foreign_cache_is_rebuilt(cache: Path, tiny_path: str, dama
     assert json.loads(manifest.read_text())["key"] == again._runner.int8.key
 
 
+def test_weights_kept_beside_the_graph_as_for_a_model_past_2_gib(
+    cache: Path, tiny_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """instructor-xl's float32 weights pass protobuf's 2 GiB cap, so its graph keeps them in a side file.
+
+    The tiny checkpoint takes that path here (the size threshold set to zero): the same vectors as the
+    one-file graph, the side file covered by the manifest's digest (damaged, the graph is rebuilt).
+    """
+    import instructor_integrations._engine.int8 as int8_module
+
+    texts = ["A cat sat on the mat.", "Tides follow the moon."]
+    expected = InstructorEncoder(tiny_path, precision="int8").encode(texts, DOC_INSTRUCTION)
+    monkeypatch.setenv("INSTRUCTOR_INTEGRATIONS_CACHE", str(cache / "side-file"))
+    monkeypatch.setattr(int8_module, "_EXTERNAL_DATA_BYTES", 0)
+    split = InstructorEncoder(tiny_path, precision="int8")
+    assert split._runner.int8 is not None and split._runner.int8.built
+    folder = split._runner.int8.folder
+    files = {path.name for path in int8_module._graph_files(folder)}
+    assert "model.onnx" in files and len(files) >= 2, files
+    np.testing.assert_array_equal(split.encode(texts, DOC_INSTRUCTION), expected)
+    side = folder / sorted(files - {"model.onnx"})[0]
+    side.write_bytes(side.read_bytes()[:-16] + bytes(16))  # same size, last weights zeroed
+    again = InstructorEncoder(tiny_path, precision="int8")
+    assert again._runner.int8 is not None and again._runner.int8.built
+    np.testing.assert_array_equal(again.encode(texts, DOC_INSTRUCTION), expected)
+
+
 def test_new_weights_in_the_same_folder_get_a_new_graph(cache: Path, tmp_path: Path) -> None:
     """A model fine-tuned and saved over its old folder: the cached graph of the old weights is not used."""
     import torch
