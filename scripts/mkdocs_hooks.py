@@ -194,8 +194,8 @@ def _masked(data: dict[str, Any]) -> str:
     if data["machine"].get("cpuid_mask") != "avx2only":
         return ""
     return (
-        f" on a {data['machine']['cpu']} with AVX-512, VNNI and AMX hidden (`scripts/avx2only`): every library ran "
-        "its AVX2 kernels, on this CPU's cores"
+        f" ({data['machine']['cpu']} with AVX-512, VNNI and AMX hidden by `scripts/avx2only`: every library ran "
+        "its AVX2 kernels, on this CPU's cores)"
     )
 
 

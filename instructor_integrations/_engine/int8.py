@@ -2,10 +2,11 @@
 
 Why ONNX Runtime: on CPUs without fast bfloat16 (AVX2 only: AMD Zen 2 and 3, Intel before Ice Lake)
 ``precision="fast"`` is float32, and ONNX Runtime's dynamic int8 kernels (int8 weights, one scale per
-output channel; activations quantised per batch) run the transformer faster than float32 there (see
-the performance log). Its quantisation tool needs no calibration data and ships with the runtime.
-sentence-transformers' own ``backend="onnx"`` goes through optimum-onnx, whose releases pin an older
-transformers, so the graph is exported here with ``torch.onnx.export``.
+output channel, 7 bits where the CPU has no VNNI, see :func:`saturating_kernels`; activations quantised
+per batch) run the transformer faster than float32 there (see the performance log). Its quantisation
+tool needs no calibration data and ships with the runtime. sentence-transformers' own ``backend="onnx"``
+goes through optimum-onnx, whose releases pin an older transformers, so the graph is exported here with
+``torch.onnx.export``.
 
 Only the transformer (the first module, ``model[0].auto_model``) runs in ONNX Runtime. Its token
 embeddings go back into sentence-transformers' own modules (Pooling with ``include_prompt=False``,
