@@ -344,7 +344,11 @@ class InstructorEncoder:
     # ------------------------------------------------------------------ properties
     @property
     def model(self) -> Any:
-        """The underlying ``SentenceTransformer`` (read it; changing it changes this encoder)."""
+        """The underlying ``SentenceTransformer`` (read it; changing it changes this encoder).
+
+        With ``precision="int8"`` its transformer has no weights (they were released once the int8 graph
+        was built): use :meth:`encode`, and :meth:`save` to write the checkpoint.
+        """
         return self._model
 
     @property
@@ -404,7 +408,7 @@ class InstructorEncoder:
             True
         """
         folder = Path(path)
-        self._model.save(str(folder))
+        self._runner.savable_model().save(str(folder))
         write_marker(
             folder,
             instructor_pooling=self.instructor_pooling,

@@ -233,6 +233,9 @@ def _eager_attention(backbone: torch.nn.Module) -> Iterator[None]:
 class Int8Backbone:
     """The model's transformer as an int8 ONNX Runtime session; the rest of the model stays as it is.
 
+    Once the session is made, the transformer's float32 weights are released (the module is moved to
+    the meta device): the graph holds its own int8 copy.
+
     Args:
         model: The loaded ``SentenceTransformer`` (float32, CPU). Its first module's transformer is
             exported; its other modules pool the token embeddings the session returns.
@@ -280,6 +283,9 @@ class Int8Backbone:
         # on torch's own threads, and spinning runtime threads would take their cores (the performance log).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = self._ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # The float32 transformer is not run again: its weights go (instructor-xl's are several GB). The
+        # module stays, on the meta device, for its config; ``ModelRunner.savable_model`` loads it anew to save.
+        self.backbone.to("meta")
 
     # ------------------------------------------------------------------ the cache
     @staticmethod

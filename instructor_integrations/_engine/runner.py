@@ -90,12 +90,7 @@ class ModelRunner:
         self.settings = settings
         if plan.device.type == "cpu":
             tune_cpu_process()
-        self.model: Any = self._load()
-        if settings.max_seq_length is not None:
-            self.model.max_seq_length = settings.max_seq_length
-        elif settings.instructor_pooling:
-            self.model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
-        self.model.set_pooling_include_prompt(not settings.instructor_pooling)
+        self.model: Any = self._prepared(self._load())
         #: The transformer inside the first module (None for a checkpoint without one).
         self.backbone: Any = getattr(self.model[0], "auto_model", None)
         #: ``precision="int8"``: the transformer as an int8 ONNX Runtime graph (None otherwise).
@@ -124,6 +119,25 @@ class ModelRunner:
         self.staged: bool = plan.device.type != "cpu"
 
     # ------------------------------------------------------------------ loading
+    def _prepared(self, model: Any) -> Any:
+        """``model`` with the settings' token limit and pooling rule."""
+        if self.settings.max_seq_length is not None:
+            model.max_seq_length = self.settings.max_seq_length
+        elif self.settings.instructor_pooling:
+            model.max_seq_length = REFERENCE_MAX_SEQ_LENGTH
+        model.set_pooling_include_prompt(not self.settings.instructor_pooling)
+        return model
+
+    def savable_model(self) -> Any:
+        """The model to save: :attr:`model`, or for ``precision="int8"`` the same checkpoint loaded again.
+
+        An int8 runner releases its float32 transformer once the graph is built (see ``int8.py``), so what
+        is saved is the checkpoint it was built from, with this runner's token limit and pooling rule.
+        """
+        if self.int8 is None:
+            return self.model
+        return self._prepared(self._load())
+
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
 

@@ -137,6 +137,24 @@ def test_a_graph_for_vnni_kernels_is_not_reused_where_kernels_saturate(
     assert len([path for path in cache.iterdir() if path.is_dir()]) == 2
 
 
+def test_the_float32_transformer_is_released_and_save_writes_the_checkpoint(
+    cache: Path, tiny_path: str, tmp_path: Path
+) -> None:
+    """The graph holds the weights, so the float32 transformer's go (instructor-xl's are several GB); saving
+    an int8 encoder still writes the full checkpoint, which reopens with the original's vectors."""
+    encoder = InstructorEncoder(tiny_path, precision="int8")
+    assert encoder._runner.int8 is not None
+    parameters = list(encoder._runner.int8.backbone.parameters())
+    assert parameters and all(p.is_meta for p in parameters)
+    texts = ["A cat sat on the mat.", "Tides follow the moon."]
+    assert encoder.encode(texts, DOC_INSTRUCTION).shape == (2, 24)
+    folder = encoder.save(tmp_path / "copy")
+    exact = InstructorEncoder(tiny_path, device="cpu", precision="exact")
+    copy = InstructorEncoder(str(folder), device="cpu", precision="exact")
+    assert copy.instructor_pooling is True and copy.max_seq_length == exact.max_seq_length
+    np.testing.assert_array_equal(copy.encode(texts, DOC_INSTRUCTION), exact.encode(texts, DOC_INSTRUCTION))
+
+
 def test_the_graph_is_built_once_then_reused_with_identical_vectors(cache: Path, tiny_path: str) -> None:
     first = InstructorEncoder(tiny_path, precision="int8")
     assert first._runner.int8 is not None and first._runner.int8.built
