@@ -17,10 +17,11 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,10 +290,13 @@ def _open_collection(
     task: str | None,
     document_instruction: str | None,
     query_instruction: str | None,
-) -> str | None:
-    """Create (or check) the collection with its embedding-function config; the document instruction.
+) -> tuple[str | None, bool]:
+    """Create (or check) the collection with its embedding-function config.
 
     The driver builds the embedding function lazily: it loads no model, only the actors do.
+
+    Returns:
+        The document instruction, and whether this call created the collection.
     """
     from .chroma import InstructorEmbeddingFunction
     from .ingest.vectorstores import chroma_client, get_collection
@@ -305,8 +309,51 @@ def _open_collection(
         lazy=True,
         **{name: getattr(settings, name) for name in MODEL_SETTINGS},
     )
-    get_collection(chroma_client(host=host, port=port), collection, embedding=ef)
-    return ef.document_instruction
+    client = chroma_client(host=host, port=port)
+    existed = collection in {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    get_collection(client, collection, embedding=ef)
+    return ef.document_instruction, not existed
+
+
+def _actor_start_failure(exc: BaseException) -> str | None:
+    """The error that stopped a Ray actor's constructor (its last line, ``Type: message``), if it caused ``exc``."""
+    from ray.exceptions import RayActorError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, RayActorError) and current.actor_init_failed:
+            lines = [line.strip() for line in str(current).splitlines() if line.strip()]
+            return lines[-1] if lines else type(current).__name__
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _named_start_failures(collection: str, host: str, port: int, created: bool) -> Iterator[None]:
+    """An actor that cannot start (a setting its model refuses) fails the run with that error, named.
+
+    A collection this run created is removed again while it is still empty, so a refused run leaves
+    nothing behind.
+
+    Raises:
+        ValueError: The actors' constructor failed; the message is its error.
+    """
+    try:
+        yield
+    except Exception as exc:
+        reason = _actor_start_failure(exc)
+        if reason is None:
+            raise
+        from .ingest.vectorstores import chroma_client
+
+        client = chroma_client(host=host, port=port)
+        removed = created and client.get_collection(collection, embedding_function=None).count() == 0
+        if removed:
+            client.delete_collection(collection)
+        after = f"collection {collection!r} {'removed again' if removed else 'kept'}"
+        raise ValueError(f"the Ray workers could not start ({after}): {reason}") from None
 
 
 def ingest_to_chroma(
@@ -357,6 +404,10 @@ def ingest_to_chroma(
 
     Returns:
         :class:`IngestCounts` summed over all batches.
+
+    Raises:
+        ValueError: A column that is not in the dataset, or actors that could not start (their error,
+            named; a collection this call created is removed while still empty).
     """
     check_positive_int(batch_size, "batch_size")
     check_positive_int(concurrency, "concurrency")
@@ -365,7 +416,7 @@ def ingest_to_chroma(
     if id_column is not None and id_column not in ds.columns():
         raise ValueError(f"id_column {id_column!r} is not a column of the dataset: {short(ds.columns())}")
     encoder_settings = actor_settings(model, settings, **encoder_kwargs)
-    instruction = _open_collection(
+    instruction, created = _open_collection(
         collection, host, port, encoder_settings, task, document_instruction, query_instruction
     )
     if id_column is None:
@@ -388,9 +439,10 @@ def ingest_to_chroma(
         **_actor_resources(num_gpus, num_cpus),
     )
     totals = {"embedded": 0, "skipped": 0, "written": 0}
-    for row in counts.iter_rows():
-        for key in totals:
-            totals[key] += int(row[key])
+    with _named_start_failures(collection, host, port, created):
+        for row in counts.iter_rows():
+            for key in totals:
+                totals[key] += int(row[key])
     result = IngestCounts(**totals)
     logger.info("Ray ingest into %s: %s", collection, result)
     return result
@@ -466,6 +518,8 @@ def ingest_files_with_ray(
 
     Raises:
         SourceError: A path that does not exist (before anything is written).
+        ValueError: The actors could not start, e.g. ``chunk_tokens`` past what fits with the instruction
+            (their error, named; a collection this call created is removed while still empty).
     """
     from .ingest.sources import iter_paths
 
@@ -474,7 +528,7 @@ def ingest_files_with_ray(
     files = [str(path) for path in iter_paths(paths)]
     encoder_settings = actor_settings(model, settings, **encoder_kwargs)
     ray = _ray(address)
-    instruction = _open_collection(
+    instruction, created = _open_collection(
         collection, host, port, encoder_settings, task, document_instruction, query_instruction
     )
     if not files:
@@ -498,11 +552,12 @@ def ingest_files_with_ray(
     totals = {"files": 0, "chunks": 0, "written": 0, "skipped": 0}
     bad: list[tuple[str, str]] = []
     file_ids: dict[str, list[str]] = {}
-    for row in batches.iter_rows():
-        for key in totals:
-            totals[key] += int(row[key])
-        bad.extend((str(where), str(reason)) for where, reason in json.loads(str(row["bad_json"])))
-        file_ids.update(json.loads(str(row["file_ids_json"])))
+    with _named_start_failures(collection, host, port, created):
+        for row in batches.iter_rows():
+            for key in totals:
+                totals[key] += int(row[key])
+            bad.extend((str(where), str(reason)) for where, reason in json.loads(str(row["bad_json"])))
+            file_ids.update(json.loads(str(row["file_ids_json"])))
     report = FileIngestReport(**totals, bad=sorted(bad), file_ids=file_ids)
     logger.info(
         "Ray ingest into %s: %d files, %d chunks, %d written, %d skipped, %d bad inputs",

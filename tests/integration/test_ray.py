@@ -302,3 +302,31 @@ def test_cli_ray_ingest_chunks_on_the_workers(local_ray, chroma_server, tmp_path
     now = collection.get(include=["documents"])["documents"]
     assert "Document 0 is now about the moon." in now and "Document 0 about the sea." not in now
     assert "a good row" in now
+
+
+def test_cli_ray_ingest_refuses_chunks_that_do_not_fit_before_writing(  # type: ignore[no-untyped-def]
+    local_ray, chroma_server, tmp_path: Path, capsys
+) -> None:
+    """``--chunk-tokens`` past what fits with the instruction is refused as in one process: one message naming
+    the value and the room there is, exit 2, and no collection left behind."""
+    import chromadb
+
+    from instructor_integrations.cli import main
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The sea rises with the moon.\n")
+    host, port = chroma_server
+    argv = ["ingest", str(folder), "--collection", "ray-too-long", "--host", host, "--port", str(port),
+            "--model", str(TINY), "--device", "cpu", "--no-progress", "--chunk-tokens", "100000"]  # fmt: skip
+    assert main(argv) == 2
+    alone = capsys.readouterr().err
+    assert main([*argv, "--ray"]) == 2
+    error = capsys.readouterr().err
+    assert "max_tokens=100000 does not fit" in alone
+    # Ray Data logs its own traceback; the CLI's message is one line that names the value and the room.
+    ours = [line for line in error.splitlines() if "the Ray workers could not start" in line]
+    assert len(ours) == 1, error[-3000:]
+    assert "removed again" in ours[0] and "max_tokens=100000 does not fit" in ours[0] and "room for" in ours[0]
+    names = [c if isinstance(c, str) else c.name for c in chromadb.HttpClient(host=host, port=port).list_collections()]
+    assert "ray-too-long" not in names

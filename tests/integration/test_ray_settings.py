@@ -7,6 +7,7 @@ The actors are built here from exactly the constructor arguments Ray would hand 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -93,7 +94,8 @@ def test_ingest_to_chroma_hands_every_setting_to_its_writers(tmp_path: Path, mon
     from instructor_integrations.ray import ingest_to_chroma
 
     saved: dict[str, Any] = {}
-    monkeypatch.setattr(stores, "chroma_client", lambda **_: None)
+    no_collections = SimpleNamespace(list_collections=lambda: [])
+    monkeypatch.setattr(stores, "chroma_client", lambda **_: no_collections)
     monkeypatch.setattr(stores, "get_collection", lambda client, name, embedding: saved.update(embedding.get_config()))
     values = chosen(tmp_path)
     settings = EncoderSettings(str(TINY), **values)
