@@ -502,13 +502,10 @@ def _embedding_function(args: argparse.Namespace) -> Any:
     )
 
 
-def _collection_names(client: Any) -> list[str]:
-    """The names of the collections in ``client``'s store (chromadb lists names or collection objects)."""
-    return sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
-
-
 def _open_collection(client: Any, name: str) -> Any:
     """An existing collection, opened without its embedding function; a missing one names those there."""
+    from .ingest.vectorstores import _collection_names
+
     try:
         return client.get_collection(name, embedding_function=None)
     except Exception as exc:  # chromadb raises several types for a missing collection
@@ -577,7 +574,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_reembed(args: argparse.Namespace) -> int:
     """Embed a collection again into another; print a summary."""
-    from .ingest.vectorstores import _check_collection_name, get_collection, reembed_collection
+    from .ingest.vectorstores import _check_collection_name, _collection_names, get_collection, reembed_collection
 
     if args.source == args.collection:
         raise UsageError(f"--from and --collection are both {args.source!r}: re-embed into a new collection")

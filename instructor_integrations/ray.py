@@ -299,7 +299,7 @@ def _open_collection(
         The document instruction, and whether this call created the collection.
     """
     from .chroma import InstructorEmbeddingFunction
-    from .ingest.vectorstores import chroma_client, get_collection
+    from .ingest.vectorstores import _collection_names, chroma_client, get_collection
 
     ef = InstructorEmbeddingFunction(
         settings.model_name_or_path,
@@ -310,7 +310,7 @@ def _open_collection(
         **{name: getattr(settings, name) for name in MODEL_SETTINGS},
     )
     client = chroma_client(host=host, port=port)
-    existed = collection in {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    existed = collection in _collection_names(client)
     get_collection(client, collection, embedding=ef)
     return ef.document_instruction, not existed
 

@@ -51,7 +51,7 @@ from . import _openapi, _tei
 from ._http import BODY_TIMEOUT, HttpLimits, uvicorn_options
 from ._optional import require
 from ._protocol import Encoder
-from ._validation import PRIORITIES, check_instructions, check_positive_seconds, check_texts
+from ._validation import PRIORITIES, check_instructions, check_positive_int, check_positive_seconds, check_texts
 from .errors import EncoderClosedError, NonFiniteEmbeddingError
 from .instructions import resolve_task
 
@@ -113,9 +113,7 @@ class ServerSettings:
         if self.input_type not in INPUT_TYPES:
             raise ValueError(f"input_type must be one of {INPUT_TYPES}, got {self.input_type!r}")
         for name in ("max_inputs", "max_request_bytes", "max_queued_rows"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         check_positive_seconds(self.body_timeout, "body_timeout")
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must not be empty (give None for no key)")

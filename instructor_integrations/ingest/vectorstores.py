@@ -56,6 +56,11 @@ DEFAULT_BATCH_SIZE = 1024
 _COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
+def _collection_names(client: Any) -> list[str]:
+    """The names of the collections in ``client``'s store (chromadb lists names or collection objects)."""
+    return sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+
+
 def chroma_client(path: str | Path | None = None, *, host: str | None = None, port: int | None = None) -> Any:
     """A Chroma client: embedded at ``path``, or a server's when ``host`` is given.
 
