@@ -127,7 +127,7 @@ def _search_raw(
         fresh: dict[str, np.ndarray] = {}
         if missing:
             fresh = dict(zip(missing, encoder.encode(missing, document, batch_size=batch_size), strict=True))
-        docs = np.stack([fresh[text] if text in fresh else known[text] for text in texts]).astype(np.float32)
+        docs = np.stack([fresh[text] if text in fresh else known[text] for text in texts])  # a copy of its own
     query_ids = list(data.queries)
     queries = encoder.encode([data.queries[q] for q in query_ids], query, batch_size=batch_size)
     return _cosine_run(query_ids, queries, doc_ids, docs)
